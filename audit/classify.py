@@ -1,0 +1,136 @@
+"""Run the rule catalog over the derived facts and build the ``findings`` table.
+
+Each rule is one set-based query. Afterwards, in SQL: severities are lowered for
+events the run recovered from, silences from the settings are applied (silenced
+findings stay, marked), and every failed trace gets exactly one primary finding, its
+root cause: unrecovered before recovered, specific rules before catch-alls, earliest
+first. A failed trace no rule explains gets an ``unclassified`` primary finding.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from audit.errors import RuleDefinitionError
+from audit.facts import build_facts
+from audit.rules.base import RuleSpec
+from audit.settings import Settings
+
+UNCLASSIFIED_RULE_ID = "UN00"
+
+
+def classify(con: duckdb.DuckDBPyConnection, rules: list[RuleSpec], settings: Settings) -> None:
+    """Build ``span_facts``, ``trace_facts`` and ``findings``.
+
+    Raises:
+        RuleDefinitionError: a rule's SQL does not run against the facts tables.
+    """
+    build_facts(con)
+    con.execute(
+        "CREATE OR REPLACE TABLE raw_findings (rule_id VARCHAR, trace_id VARCHAR, span_id VARCHAR, "
+        "evidence VARCHAR, recovered BOOLEAN)"
+    )
+    for rule in rules:
+        run_rule(con, rule, settings)
+    _register_rules(con, rules)
+    _register_silences(con, settings)
+    con.execute(FINDINGS_SQL)
+
+
+def rule_parameters(rule: RuleSpec, settings: Settings) -> dict[str, object]:
+    """The settings a rule's SQL binds as ``$name``.
+
+    Raises:
+        RuleDefinitionError: the SQL names a parameter that is not a setting.
+    """
+    values = settings.model_dump()
+    unknown = [p for p in rule.parameters() if p not in values or isinstance(values[p], list)]
+    if unknown:
+        raise RuleDefinitionError(
+            f"rule {rule.id}: field sql uses unknown parameter(s) {', '.join('$' + u for u in unknown)}; "
+            f"available: {', '.join('$' + k for k, v in values.items() if not isinstance(v, list))}"
+        )
+    return {p: values[p] for p in rule.parameters()}
+
+
+def run_rule(con: duckdb.DuckDBPyConnection, rule: RuleSpec, settings: Settings) -> None:
+    params = rule_parameters(rule, settings)
+    try:
+        columns = {c[0] for c in con.execute(f"DESCRIBE ({rule.sql})", params).fetchall()}
+        missing = {"trace_id", "span_id", "evidence"} - columns
+        if missing:
+            raise RuleDefinitionError(
+                f"rule {rule.id}: field sql must return columns trace_id, span_id, evidence "
+                f"(and optionally recovered); missing {', '.join(sorted(missing))}"
+            )
+        recovered = "coalesce(CAST(recovered AS BOOLEAN), false)" if "recovered" in columns else "false"
+        con.execute(
+            f"INSERT INTO raw_findings SELECT '{rule.id}', CAST(trace_id AS VARCHAR), CAST(span_id AS VARCHAR), "
+            f"CAST(evidence AS VARCHAR), {recovered} FROM ({rule.sql})",
+            params,
+        )
+    except duckdb.Error as e:
+        first = str(e).strip().splitlines()[0]
+        raise RuleDefinitionError(f"rule {rule.id} ({rule.source}): field sql fails to run: {first}") from e
+
+
+def _register_rules(con: duckdb.DuckDBPyConnection, rules: list[RuleSpec]) -> None:
+    con.execute(
+        "CREATE OR REPLACE TABLE rule_meta (rule_id VARCHAR, rule_order INTEGER, layer VARCHAR, mode VARCHAR, "
+        "title VARCHAR, remedy VARCHAR, base_severity VARCHAR, generic BOOLEAN)"
+    )
+    con.executemany(
+        "INSERT INTO rule_meta VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [[r.id, i, r.layer, r.mode, r.title, r.remedy, r.severity, r.generic] for i, r in enumerate(rules)],
+    )
+
+
+def _register_silences(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    con.execute("CREATE OR REPLACE TABLE silences (rule_id VARCHAR, trace_id VARCHAR, reason VARCHAR)")
+    if settings.silence:
+        con.executemany(
+            "INSERT INTO silences VALUES (?, ?, ?)",
+            [[s.rule_id, s.trace_id, s.reason or "silenced in settings"] for s in settings.silence],
+        )
+
+
+FINDINGS_SQL = f"""
+CREATE OR REPLACE TABLE findings AS
+WITH f AS (
+    SELECT r.rule_id, r.trace_id, r.span_id, r.evidence, r.recovered,
+           m.layer, m.mode, m.title, m.remedy, m.generic, m.rule_order,
+           s.name AS step, s.agent, s.kind, s.start_time,
+           t.failed AS trace_failed,
+           CASE WHEN r.recovered AND m.base_severity = 'high' THEN 'medium'
+                WHEN r.recovered THEN 'low' ELSE m.base_severity END AS severity,
+           (SELECT min(x.reason) FROM silences x
+             WHERE x.rule_id = r.rule_id AND (x.trace_id IS NULL OR x.trace_id = r.trace_id)) AS silence_reason
+    FROM (SELECT DISTINCT * FROM raw_findings) r
+    JOIN rule_meta m ON m.rule_id = r.rule_id
+    JOIN trace_facts t ON t.trace_id = r.trace_id
+    LEFT JOIN span_facts s ON s.trace_id = r.trace_id AND s.span_id = r.span_id
+), ranked AS (
+    SELECT *, row_number() OVER (
+        PARTITION BY trace_id, trace_failed AND silence_reason IS NULL
+        ORDER BY recovered, generic, start_time, rule_order, span_id) AS rank_in_trace
+    FROM f
+), explained AS (
+    SELECT DISTINCT trace_id FROM f WHERE silence_reason IS NULL
+)
+SELECT rule_id, trace_id, span_id, layer, mode, severity, title, evidence, remedy, recovered,
+       trace_failed AND silence_reason IS NULL AND rank_in_trace = 1 AS "primary",
+       silence_reason IS NOT NULL AS silenced, silence_reason, step, agent, kind, start_time
+FROM ranked
+UNION ALL
+SELECT '{UNCLASSIFIED_RULE_ID}', t.trace_id, t.root_span_id, 'unclassified', 'unexplained_failure', 'medium',
+       'The run failed and no rule explains why.',
+       concat_ws('; ', 'root status=' || t.root_status,
+                 CASE WHEN t.eval_passed = false THEN 'eval_passed=false' END,
+                 CASE WHEN t.n_unrecovered_below_root > 0
+                      THEN CAST(t.n_unrecovered_below_root AS VARCHAR) || ' unrecovered error span(s)' END),
+       'Open the trace; if the failure has a recognisable signature, add a rule for it (--rules).',
+       FALSE, TRUE, FALSE, NULL, r.name, r.agent, r.kind, r.start_time
+FROM trace_facts t
+JOIN span_facts r ON r.trace_id = t.trace_id AND r.span_id = t.root_span_id
+WHERE t.failed AND t.trace_id NOT IN (SELECT trace_id FROM explained)
+"""

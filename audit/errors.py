@@ -1,0 +1,37 @@
+"""One error family for everything the engine refuses, each with a human title.
+
+Pages show ``title`` with the details folded away; the CLI prints one line.
+"""
+
+from __future__ import annotations
+
+
+class AuditError(Exception):
+    """Base class: a problem the user can fix, never a bug."""
+
+    title = "The audit could not run"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def one_line(self) -> str:
+        return f"{self.title}: {self.message}".replace("\n", " ")
+
+
+class InputFileError(AuditError):
+    """A trace file that cannot be read at all (wrong format, no columns, empty)."""
+
+    title = "Cannot read trace file"
+
+
+class RuleDefinitionError(AuditError):
+    """A rule (built-in or from a user's rule file) that breaks the catalog contract."""
+
+    title = "Invalid rule definition"
+
+
+class SettingsError(AuditError):
+    """A settings, price or evals file that does not validate."""
+
+    title = "Invalid settings"

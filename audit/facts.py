@@ -1,0 +1,196 @@
+"""Derived facts every rule and metric reads: per span (retries, gaps, recovery, error
+family) and per trace (root, outcome). Computed once per audit as set-based SQL.
+
+The error families are the one place where wording of real frameworks is recognised
+(pydantic, LangChain/LangGraph, OpenAI, Anthropic, Google, httpx/requests). Patterns
+avoid backslashes so the SQL stays portable to Spark (``[0-9]`` rather than ``\\d``).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+# (family, case-insensitive regex over "error_type: error_message"), first match wins.
+ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
+    (
+        "recursion_limit",
+        "GraphRecursionError|recursion limit|RecursionError|maximum recursion depth|MaxTurnsExceeded"
+        "|max(imum)?[ _]?(turns|iterations|steps|rounds)[ _]?(exceeded|reached)|iteration limit"
+        "|stopped due to (iteration|max)|too many (iterations|steps|turns|rounds)",
+    ),
+    (
+        "unknown_tool",
+        "is not a valid (tool|function|node|agent)|unknown (tool|function|agent|node|route|destination|handoff)"
+        "|no such (tool|function|agent|node)|(tool|function|agent|node|handoff)( named)? ?[^ ]{0,60} (was )?not found"
+        "|ToolNotFound|unrecognized (tool|function)|invalid tool name|not a registered tool|no tool named"
+        "|tool_not_found|unknown_tool|unsupported tool",
+    ),
+    (
+        "context_overflow",
+        "context_length_exceeded|maximum context length|context window|prompt is too long|too many tokens"
+        "|exceeds? the (maximum|max)[a-z ]{0,30}tokens|input is too long|ContextWindowExceeded"
+        "|reduce the length of the (messages|prompt|input)|input token count.{0,40}exceeds|max_tokens_exceeded"
+        "|context length",
+    ),
+    (
+        "rate_limit",
+        "RateLimit|rate[ _-]limit|Too Many Requests|(error code|status( code)?|http)[: =]*429|^429"
+        "|quota|ResourceExhausted|RESOURCE_EXHAUSTED|throttl",
+    ),
+    (
+        "timeout",
+        "timeout|timed out|time out|deadline exceeded|DEADLINE_EXCEEDED|(error code|status( code)?|http)[: =]*504"
+        "|Gateway Time",
+    ),
+    (
+        "server_error",
+        "overloaded|InternalServerError|Internal Server Error|ServiceUnavailable|Service Unavailable|Bad Gateway"
+        "|(error code|status( code)?|http)[: =]*5[0-9][0-9]|^5[0-9][0-9]|server error|api_error|UNAVAILABLE",
+    ),
+    (
+        "connection",
+        "ConnectionError|APIConnectionError|ConnectError|Connection (refused|reset|aborted|error|closed)"
+        "|RemoteProtocolError|ECONNRESET|ECONNREFUSED|NetworkError|network error|name resolution"
+        "|ServerDisconnected|socket hang up|BrokenPipe|IncompleteRead|ProtocolError",
+    ),
+    (
+        "tool_args",
+        "invalid (tool |function )?(call )?arguments|with kwargs|Please fix your mistakes|ToolInputValidationError"
+        "|args_schema|unexpected keyword argument|missing [0-9]+ required (positional|keyword)"
+        "|takes [0-9]+ positional|parse tool call arguments|invalid_function_arguments|InvalidToolCall"
+        "|invalid_tool_call|bad (tool )?arguments|tool input|arguments? (is|are) (not valid|invalid)",
+    ),
+    (
+        "schema",
+        "ValidationError|validation error|Field required|Input should be|Extra inputs are not permitted"
+        "|is a required property|is not of type|does not match (the )?schema|SchemaError|schema (mismatch|validation)"
+        "|missing required field|value_error|type_error|String should|Additional properties are not allowed"
+        "|OutputValidation|invalid schema|failed validation",
+    ),
+    (
+        "parse",
+        "OutputParser|JSONDecodeError|json_invalid|Invalid JSON|Could not parse|Failed to parse|Unable to parse"
+        "|Unterminated string|Expecting value|Expecting property name|Expecting ',' delimiter|Extra data: line"
+        "|not valid JSON|malformed|ParseError|ParsingError|LengthFinishReasonError|parse error|YAMLError"
+        "|no JSON|invalid format",
+    ),
+    (
+        "state_key",
+        "KeyError|missing variables|Missing some input keys|missing (required )?(input |state )?key"
+        "|InvalidUpdateError|EmptyChannelError|is undefined|not found in (state|context|memory|store|session)"
+        "|(state|context|memory)( key)? (missing|lost|was lost)|lost (context|state)|checkpoint not found"
+        "|no checkpoint|object is not subscriptable|undefined variable|UndefinedError",
+    ),
+)
+TRANSIENT = ("rate_limit", "timeout", "server_error", "connection")
+CLIENT_RETRIES_EXHAUSTED = (
+    "Max retries exceeded|RetryError|retries exhausted|after [0-9]+ (retries|attempts)|retry limit"
+    "|gave up after|exceeded maximum retries|max_retries"
+)
+LIMIT_IN_OUTPUT = "stopped due to (iteration|max)|iteration limit|recursion limit|max(imum)? (turns|iterations)"
+
+
+def regex_match(column: str, pattern: str) -> str:
+    """Case-insensitive regex test written as DuckDB SQL that sqlglot transpiles to Spark."""
+    return f"regexp_matches({column}, '(?i)({pattern.replace(chr(39), chr(39) * 2)})')"
+
+
+def family_case(column: str) -> str:
+    whens = " ".join(f"WHEN {regex_match(column, p)} THEN '{f}'" for f, p in ERROR_FAMILIES)
+    return f"CASE {whens} ELSE 'other' END"
+
+
+def build_facts(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create ``span_facts`` and ``trace_facts`` from ``spans`` and ``evals``."""
+    con.execute(SPAN_FACTS_SQL)
+    con.execute(TRACE_FACTS_SQL)
+
+
+# A step is its name, agent and parent step: frameworks name every model call after its
+# client class (ChatOpenAI), so calls under different steps must not count as retries.
+STEP = "PARTITION BY trace_id, step_key ORDER BY start_time, attempt, span_id"
+TRANSIENT_LIST = ", ".join(f"'{f}'" for f in TRANSIENT)
+
+SPAN_FACTS_SQL = f"""
+CREATE OR REPLACE TABLE span_facts AS
+WITH base AS (
+    SELECT s.*, coalesce(p.name, '') AS parent_name,
+           s.name || '|' || coalesce(s.agent, '') || '|' || coalesce(p.name, '') AS step_key,
+           CASE WHEN s.status = 'error'
+                THEN coalesce(s.error_type, '') || ': ' || coalesce(s.error_message, '') END AS error_text
+    FROM spans s
+    LEFT JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
+), steps AS (
+    SELECT *,
+        row_number() OVER (w) AS run_index,
+        count(*) OVER (PARTITION BY trace_id, step_key) AS step_runs,
+        lag(status) OVER (w) AS prev_status,
+        lag(error_text) OVER (w) AS prev_error_text,
+        lag(attempt) OVER (w) AS prev_attempt,
+        date_diff('millisecond', lag(end_time) OVER (w), start_time) AS gap_ms,
+        count(*) OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS later_runs,
+        count(CASE WHEN status = 'ok' THEN 1 END)
+            OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS later_ok_runs,
+        count(CASE WHEN status = 'ok' THEN 1 END) OVER (
+            PARTITION BY trace_id, step_key, input ORDER BY start_time, attempt, span_id
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prior_ok_same_input,
+        count(*) OVER (PARTITION BY trace_id, step_key, input) AS same_input_runs
+    FROM base
+    WINDOW w AS ({STEP})
+), classified AS (
+    SELECT *,
+        coalesce(prev_status = 'error' OR attempt > prev_attempt, false) AS is_retry,
+        CASE WHEN error_text IS NOT NULL THEN {family_case("error_text")} END AS error_family,
+        CASE WHEN prev_error_text IS NOT NULL THEN {family_case("prev_error_text")} END AS prev_error_family,
+        status = 'error' AND later_ok_runs = 0 AS unrecovered_error,
+        coalesce({regex_match("error_text", CLIENT_RETRIES_EXHAUSTED)}, false) AS client_retries_exhausted,
+        status = 'ok' AND coalesce({regex_match("output", LIMIT_IN_OUTPUT)}, false) AS limit_in_output
+    FROM steps
+), children AS (
+    SELECT trace_id, parent_span_id AS span_id, count(*) AS n_children,
+           count(CASE WHEN unrecovered_error THEN 1 END) AS n_unrecovered_children
+    FROM classified WHERE parent_span_id IS NOT NULL
+    GROUP BY trace_id, parent_span_id
+), roots AS (
+    SELECT trace_id, span_id AS root_span_id FROM (
+        SELECT c.trace_id, c.span_id, row_number() OVER (
+            PARTITION BY c.trace_id ORDER BY c.start_time, c.span_id) AS k
+        FROM classified c
+        LEFT JOIN classified p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+        WHERE p.span_id IS NULL
+    ) WHERE k = 1
+)
+SELECT c.*,
+    c.span_id = r.root_span_id AS is_root,
+    coalesce(k.n_children, 0) AS n_children,
+    c.status = 'error' AND coalesce(k.n_unrecovered_children, 0) > 0 AS propagated,
+    coalesce(c.error_family IN ({TRANSIENT_LIST}), false) AS transient_error
+FROM classified c
+JOIN roots r USING (trace_id)
+LEFT JOIN children k ON k.trace_id = c.trace_id AND k.span_id = c.span_id
+"""
+
+TRACE_FACTS_SQL = """
+CREATE OR REPLACE TABLE trace_facts AS
+WITH verdicts AS (
+    SELECT trace_id, bool_and(eval_passed) AS eval_passed FROM evals GROUP BY trace_id
+), per_trace AS (
+    SELECT trace_id,
+        count(*) AS n_spans,
+        min(start_time) AS started_at,
+        max(end_time) AS ended_at,
+        count(CASE WHEN status = 'error' THEN 1 END) AS n_errors,
+        count(CASE WHEN unrecovered_error AND NOT is_root THEN 1 END) AS n_unrecovered_below_root
+    FROM span_facts GROUP BY trace_id
+)
+SELECT t.*, r.span_id AS root_span_id, r.name AS root_name, r.status AS root_status,
+    coalesce(v.eval_passed, r.eval_passed) AS eval_passed,
+    r.duration_ms AS root_duration_ms,
+    r.status = 'error' OR coalesce(v.eval_passed, r.eval_passed) = false
+        OR t.n_unrecovered_below_root > 0 AS failed,
+    r.status = 'ok' AND (coalesce(v.eval_passed, r.eval_passed) = false
+        OR t.n_unrecovered_below_root > 0) AS silent
+FROM per_trace t
+JOIN span_facts r ON r.trace_id = t.trace_id AND r.is_root
+LEFT JOIN verdicts v ON v.trace_id = t.trace_id
+"""

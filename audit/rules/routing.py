@@ -1,0 +1,193 @@
+"""Routing layer: the wrong next step, or the same steps over and over."""
+
+from __future__ import annotations
+
+from audit.rules.base import Rule
+from audit.rules.sqlparts import error_rule
+
+
+class RO01(Rule):
+    """One step ran over and over in a single run (a loop).
+
+    Why: a step repeated past the threshold ($loop_min_runs runs, retries after errors
+    not counted) burns tokens and time and usually means the router never reached its
+    stop condition. Repeats count when the run failed, when an input repeats exactly, or
+    at twice the threshold; distinct inputs in a successful run are a legitimate fan-out.
+    Remedy: bound iterations explicitly (LangGraph recursion_limit, max_iterations),
+    detect repeated state, and route to a fallback or a human when the bound is hit.
+    Fails: plan_step runs 6 times with the same input in a run that ends in error.
+    Passes: search runs 4 times; or 5 searches with 5 different queries in a successful run.
+    """
+
+    name = "routing.step_loop"
+    layer = "routing"
+    mode = "loop"
+    severity = "medium"
+    sql = """
+WITH runs AS (
+    SELECT trace_id, span_id, parent_span_id, name, step_key, input,
+           row_number() OVER (PARTITION BY trace_id, step_key ORDER BY start_time, span_id) AS k
+    FROM span_facts WHERE NOT is_retry
+), loops AS (
+    SELECT trace_id, step_key, count(*) AS n, count(DISTINCT input) AS distinct_inputs,
+           count(input) AS with_input
+    FROM runs GROUP BY trace_id, step_key
+    HAVING count(*) >= $loop_min_runs
+)
+SELECT r.trace_id, r.span_id, FALSE AS recovered,
+       'step ' || r.name || ' ran ' || CAST(l.n AS VARCHAR) || ' times in one run (threshold '
+       || CAST($loop_min_runs AS VARCHAR) || '); distinct inputs: ' || CAST(l.distinct_inputs AS VARCHAR)
+       || CASE WHEN t.failed THEN '; the run failed' ELSE '' END AS evidence
+FROM runs r
+JOIN loops l ON l.trace_id = r.trace_id AND l.step_key = r.step_key
+JOIN trace_facts t ON t.trace_id = r.trace_id
+WHERE r.k = $loop_min_runs
+  AND (t.failed OR l.distinct_inputs < l.with_input OR l.n >= 2 * $loop_min_runs)
+  AND NOT EXISTS (  -- a call inside a looping step repeats because its parent does
+      SELECT 1 FROM span_facts p
+      WHERE p.trace_id = r.trace_id AND p.span_id = r.parent_span_id AND p.step_runs >= $loop_min_runs)
+"""
+
+
+class RO02(Rule):
+    """A cycle of two or three steps repeated (A → B → A → B → ...).
+
+    Why: plan/act or critic/writer cycles that repeat $cycle_min_repeats times or more
+    without converging are loops spread over several steps. As with single-step loops,
+    a cycle counts when the run failed, when an input repeats, or at twice the threshold.
+    Remedy: cap the number of rounds, carry a "done" criterion in state, and stop when
+    the state stops changing.
+    Fails: draft, critique, draft, critique, draft, critique in a run judged wrong.
+    Passes: draft, critique, draft (one revision round).
+    """
+
+    name = "routing.step_cycle"
+    layer = "routing"
+    mode = "loop"
+    severity = "medium"
+    sql = """
+WITH seq AS (
+    SELECT trace_id, span_id, coalesce(parent_span_id, '') AS parent_key, name, same_input_runs,
+           step_key AS step,
+           row_number() OVER (PARTITION BY trace_id, coalesce(parent_span_id, '')
+                              ORDER BY start_time, span_id) AS pos
+    FROM span_facts WHERE NOT is_root
+), marked AS (
+    SELECT *,
+           lag(step, 1) OVER (PARTITION BY trace_id, parent_key ORDER BY pos) AS s1,
+           lag(step, 2) OVER (PARTITION BY trace_id, parent_key ORDER BY pos) AS s2,
+           lag(step, 3) OVER (PARTITION BY trace_id, parent_key ORDER BY pos) AS s3
+    FROM seq
+), periodic AS (
+    SELECT trace_id, parent_key, pos, same_input_runs, 2 AS period FROM marked WHERE step = s2 AND step <> s1
+    UNION ALL
+    SELECT trace_id, parent_key, pos, same_input_runs, 3 AS period FROM marked
+    WHERE step = s3 AND step <> s1 AND step <> s2 AND s1 <> s2
+), islands AS (
+    SELECT *, pos - row_number() OVER (PARTITION BY trace_id, parent_key, period ORDER BY pos) AS grp
+    FROM periodic
+), cycles AS (
+    SELECT trace_id, parent_key, period, min(pos) - period AS first_pos,
+           floor((count(*) + period) / period) AS repeats, max(same_input_runs) AS max_same_input
+    FROM islands GROUP BY trace_id, parent_key, period, grp
+    HAVING count(*) + period >= $cycle_min_repeats * period
+)
+SELECT c.trace_id, s.span_id, FALSE AS recovered,
+       CAST(c.period AS VARCHAR) || '-step cycle starting at ' || s.name || ' repeated '
+       || CAST(c.repeats AS VARCHAR) || ' times (threshold ' || CAST($cycle_min_repeats AS VARCHAR) || ')'
+       || CASE WHEN t.failed THEN '; the run failed' ELSE '' END AS evidence
+FROM cycles c
+JOIN seq s ON s.trace_id = c.trace_id AND s.parent_key = c.parent_key AND s.pos = c.first_pos
+JOIN trace_facts t ON t.trace_id = c.trace_id
+WHERE t.failed OR c.max_same_input > 1 OR c.repeats >= 2 * $cycle_min_repeats
+"""
+
+
+class RO03(Rule):
+    """The run hit a recursion or iteration limit.
+
+    Why: the framework stopped the run because it never reached a stop condition
+    (LangGraph GraphRecursionError, OpenAI Agents MaxTurnsExceeded, LangChain "Agent
+    stopped due to iteration limit"); the limit worked, the routing did not.
+    Remedy: find the cycle in the trace, add a termination check the router can reach,
+    and handle the limit with a graceful fallback answer.
+    Fails: a graph span with "Recursion limit of 25 reached without hitting a stop condition".
+    Passes: a run that finished below its limit.
+    """
+
+    name = "routing.iteration_limit"
+    layer = "routing"
+    mode = "loop"
+    severity = "high"
+    sql = error_rule("error_family = 'recursion_limit'") + """
+UNION ALL
+SELECT trace_id, span_id, FALSE AS recovered,
+       'output reports a stopped run: ' || left(output, 200) AS evidence
+FROM span_facts WHERE limit_in_output
+"""
+
+
+class RO04(Rule):
+    """A step asked for a tool, agent or route that does not exist.
+
+    Why: the model or router named a tool or agent that is not registered ("X is not a
+    valid tool, try one of [...]", "Tool X not found", "unknown agent"); the run was sent
+    nowhere.
+    Remedy: constrain tool choice to registered names (enum in the tool schema), validate
+    router output against the graph's nodes, and fall back to a default route.
+    Fails: a tool span with "search_web is not a valid tool, try one of [search_docs]".
+    Passes: a tool span naming a registered tool.
+    """
+
+    name = "routing.unknown_target"
+    layer = "routing"
+    mode = "unknown_tool"
+    severity = "high"
+    sql = error_rule("error_family = 'unknown_tool'")
+
+
+class RO05(Rule):
+    """Two agents handed the work back and forth (ping-pong delegation).
+
+    Why: $pingpong_min_handoffs or more consecutive hand-offs between the same two agents
+    mean neither owns the task; each bounce costs a full model call.
+    Remedy: give each agent a clear contract of what it accepts, have the supervisor
+    track who already handled the task, and cap delegation depth.
+    Fails: triage → billing → triage → billing.
+    Passes: triage → billing (one hand-off), or triage → billing → triage (delegate and return).
+    """
+
+    name = "routing.ping_pong"
+    layer = "routing"
+    mode = "ping_pong"
+    severity = "medium"
+    sql = """
+WITH seq AS (
+    SELECT trace_id, span_id, agent, start_time,
+           lag(agent) OVER (PARTITION BY trace_id ORDER BY start_time, span_id) AS prev_agent
+    FROM span_facts WHERE agent IS NOT NULL AND agent <> ''
+), changes AS (
+    SELECT *, row_number() OVER (PARTITION BY trace_id ORDER BY start_time, span_id) AS pos
+    FROM seq WHERE prev_agent IS NULL OR agent <> prev_agent
+), marked AS (
+    SELECT *, lag(agent, 2) OVER (PARTITION BY trace_id ORDER BY pos) AS agent2,
+              lag(agent, 1) OVER (PARTITION BY trace_id ORDER BY pos) AS agent1
+    FROM changes
+), hits AS (
+    SELECT *, pos - row_number() OVER (PARTITION BY trace_id ORDER BY pos) AS grp
+    FROM marked WHERE agent = agent2
+), bounces AS (
+    SELECT trace_id, grp, count(*) + 1 AS handoffs, min(pos) - 2 AS first_pos
+    FROM hits GROUP BY trace_id, grp
+    HAVING count(*) + 1 >= $pingpong_min_handoffs
+)
+SELECT m.trace_id, m.span_id, FALSE AS recovered,
+       'agents ' || m.agent || ' and ' || n.agent || ' handed off ' || CAST(b.handoffs AS VARCHAR)
+       || ' times in a row (threshold ' || CAST($pingpong_min_handoffs AS VARCHAR) || ')' AS evidence
+FROM bounces b
+JOIN marked m ON m.trace_id = b.trace_id AND m.pos = b.first_pos
+JOIN marked n ON n.trace_id = b.trace_id AND n.pos = b.first_pos + 1
+"""
+
+
+RULES = [RO01, RO02, RO03, RO04, RO05]

@@ -1,0 +1,92 @@
+"""Audit settings: one pydantic table whose defaults, descriptions and file format
+are the single source for the CLI, the app and the docs."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from audit.errors import SettingsError
+
+
+class Silence(BaseModel):
+    """Silences a rule everywhere, or only in one trace. Silenced findings stay listed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule_id: str = Field(description="Rule to silence, e.g. RC03")
+    trace_id: str | None = Field(default=None, description="Only in this trace; all traces when empty")
+    reason: str = Field(default="", description="Why it is silenced; shown in the report")
+
+
+class Settings(BaseModel):
+    """Thresholds and business assumptions of an audit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loop_min_runs: int = Field(5, ge=2, description="A step run this many times in one trace is a loop")
+    cycle_min_repeats: int = Field(
+        3, ge=2, description="A cycle of 2-3 steps repeated this many times is a loop"
+    )
+    pingpong_min_handoffs: int = Field(
+        3, ge=2, description="Hand-offs back and forth between the same two agents that make ping-pong"
+    )
+    backoff_min_ms: float = Field(
+        100.0, ge=0, description="A retry sooner than this after the failed attempt has no back-off"
+    )
+    pipeline_min_trace_share: float = Field(
+        0.5, gt=0, le=1, description="A step counts in the predicted product when in this share of traces"
+    )
+    business_cost_per_failure_usd: float = Field(
+        0.0, ge=0, description="What a failed run costs the business beyond tokens"
+    )
+    monthly_runs: int = Field(100_000, ge=0, description="Run volume used for monthly projections")
+    engineering_cost_usd: float = Field(
+        6500.0, ge=0, description="Cost of fixing one layer (default: one engineer-week)"
+    )
+    silence: list[Silence] = Field(default_factory=list, description="Rules or findings to silence")
+
+
+def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
+    """Read a TOML or YAML settings file (optional) and apply explicit overrides.
+
+    Raises:
+        SettingsError: unreadable file or a value that does not validate.
+    """
+    data: dict[str, Any] = read_config_file(path) if path else {}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        raise SettingsError(f"{path or 'settings'}: {describe_validation_error(e)}") from e
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Parse TOML (``.toml``) or YAML (anything else) into a mapping."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SettingsError(f"cannot read {p}: {e}") from e
+    try:
+        data = tomllib.loads(text) if p.suffix.lower() == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
+        raise SettingsError(f"{p} is not valid {'TOML' if p.suffix == '.toml' else 'YAML'}: {e}") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{p}: expected a mapping at the top level, found {type(data).__name__}")
+    return data
+
+
+def describe_validation_error(e: ValidationError) -> str:
+    """Pydantic errors as one readable line: 'field.path: message; ...'."""
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
