@@ -114,7 +114,7 @@ TRANSIENT_LIST = ", ".join(f"'{f}'" for f in TRANSIENT)
 SPAN_FACTS_SQL = f"""
 CREATE OR REPLACE TABLE span_facts AS
 WITH base AS (
-    SELECT s.*, coalesce(p.name, '') AS parent_name,
+    SELECT s.*, coalesce(p.name, '') AS parent_name, p.span_id IS NOT NULL AS has_parent,
            s.name || '|' || coalesce(s.agent, '') || '|' || coalesce(p.name, '') AS step_key,
            CASE WHEN s.status = 'error'
                 THEN coalesce(s.error_type, '') || ': ' || coalesce(s.error_message, '') END AS error_text
@@ -147,10 +147,14 @@ WITH base AS (
         status = 'ok' AND coalesce({regex_match("output", LIMIT_IN_OUTPUT)}, false) AS limit_in_output
     FROM steps
 ), children AS (
-    SELECT trace_id, parent_span_id AS span_id, count(*) AS n_children,
-           count(CASE WHEN unrecovered_error THEN 1 END) AS n_unrecovered_children
-    FROM classified WHERE parent_span_id IS NOT NULL
-    GROUP BY trace_id, parent_span_id
+    -- An error is where it originates: a parent failing with its child's error, or over a
+    -- child error nobody recovered, only propagates it.
+    SELECT c.trace_id, c.parent_span_id AS span_id, count(*) AS n_children,
+           count(CASE WHEN c.unrecovered_error OR (c.status = 'error' AND c.error_text = p.error_text)
+                      THEN 1 END) AS n_origin_children
+    FROM classified c
+    JOIN classified p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+    GROUP BY c.trace_id, c.parent_span_id
 ), roots AS (
     SELECT trace_id, span_id AS root_span_id FROM (
         SELECT c.trace_id, c.span_id, row_number() OVER (
@@ -162,8 +166,10 @@ WITH base AS (
 )
 SELECT c.*,
     c.span_id = r.root_span_id AS is_root,
+    -- a pipeline stage: a child of the root, or a parentless span beside it (flat traces)
+    c.span_id <> r.root_span_id AND (NOT c.has_parent OR c.parent_span_id = r.root_span_id) AS top_level,
     coalesce(k.n_children, 0) AS n_children,
-    c.status = 'error' AND coalesce(k.n_unrecovered_children, 0) > 0 AS propagated,
+    c.status = 'error' AND coalesce(k.n_origin_children, 0) > 0 AS propagated,
     coalesce(c.error_family IN ({TRANSIENT_LIST}), false) AS transient_error
 FROM classified c
 JOIN roots r USING (trace_id)

@@ -203,7 +203,7 @@ def _run_step(b: TraceBuilder, step: Step, root: str, query: str, *, error: tupl
 def build_trace(trace_id: str, start: datetime, rng: random.Random, mode: str | None, benign: str | None
                 ) -> tuple[list[dict[str, Any]], bool]:
     """Spans of one trace, and whether the run failed (ground truth)."""
-    pipe = rng.choice(PIPELINES)
+    pipe = rng.choices(PIPELINES, weights=(0.7, 0.2, 0.1))[0]
     b = TraceBuilder(trace_id, start, rng)
     query = rng.choice(["refund for A-17", "where is my parcel", "compare vendors", "invoice 9921", "Q3 summary"])
     root = b.span(pipe.root, "agent", "orchestrator", None, 0, input=json.dumps({"request": query}))

@@ -1,0 +1,187 @@
+"""Plotly figures as pure functions of the report (and of one trace's spans), shared by
+the app and the HTML export. One colour per layer everywhere."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from audit.models import AuditReport
+from audit.reliability import chain_reliability, with_retries
+
+LAYER_COLOURS = {
+    "handoff": "#4C78A8",
+    "state": "#F58518",
+    "routing": "#54A24B",
+    "recovery": "#E45756",
+    "unclassified": "#9D9DA1",
+    "observability": "#B279A2",
+}
+OUTCOME_COLOURS = {"useful work": "#72B7B2", "failed runs": "#E45756", "retried attempts": "#F2CF5B"}
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, template="plotly_white",
+                      margin={"l": 60, "r": 20, "t": 60, "b": 50}, legend_title_text="")
+    return fig
+
+
+def failures_by_layer(report: AuditReport) -> go.Figure:
+    layers = [k for k, v in report.summary.primary_by_layer.items() if v or k != "unclassified"]
+    fig = go.Figure(go.Bar(
+        x=layers, y=[report.summary.primary_by_layer[k] for k in layers],
+        marker_color=[LAYER_COLOURS[k] for k in layers], name="failed traces",
+        hovertemplate="%{x}: %{y} failed traces<extra></extra>",
+    ))
+    return _layout(fig, "Failed traces by root-cause layer", "layer", "failed traces (count)")
+
+
+def top_modes(report: AuditReport) -> go.Figure:
+    modes = list(reversed(report.summary.top_modes))
+    fig = go.Figure(go.Bar(
+        y=[f"{layer} · {mode}" for layer, mode, _ in modes], x=[n for *_, n in modes], orientation="h",
+        marker_color=[LAYER_COLOURS.get(layer, "#999") for layer, _, _ in modes],
+        hovertemplate="%{y}: %{x} failed traces<extra></extra>",
+    ))
+    return _layout(fig, "Top failure modes (root causes)", "failed traces (count)", "layer · mode")
+
+
+def failure_rate_over_time(report: AuditReport) -> go.Figure:
+    buckets = report.summary.timeline
+    fig = go.Figure(go.Scatter(
+        x=[b.start for b in buckets], y=[b.failed / b.traces * 100 if b.traces else 0 for b in buckets],
+        mode="lines+markers", line_color=LAYER_COLOURS["recovery"], name="failure rate",
+        customdata=[[b.traces, b.failed] for b in buckets],
+        hovertemplate="%{x}: %{y:.1f}% (%{customdata[1]} of %{customdata[0]} traces)<extra></extra>",
+    ))
+    return _layout(fig, "Failure rate over time", "time (UTC)", "failed traces (%)")
+
+
+def compounding(rate: float, steps: int, max_steps: int = 12, attempts: int = 1) -> go.Figure:
+    """End-to-end success vs chain length at a per-step rate, with the 0.97 reference."""
+    n = list(range(1, max_steps + 1))
+    effective = with_retries(rate, attempts)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=n, y=[chain_reliability(0.97, k) * 100 for k in n], name="97% per step (reference)",
+                             line={"dash": "dot", "color": "#9D9DA1"}))
+    fig.add_trace(go.Scatter(x=n, y=[chain_reliability(rate, k) * 100 for k in n],
+                             name=f"observed {rate:.1%} per step", line_color=LAYER_COLOURS["handoff"]))
+    if attempts > 1:
+        fig.add_trace(go.Scatter(x=n, y=[chain_reliability(effective, k) * 100 for k in n],
+                                 name=f"with {attempts} attempts per step", line_color=LAYER_COLOURS["routing"]))
+    fig.add_trace(go.Scatter(x=[6], y=[chain_reliability(0.97, 6) * 100], mode="markers+text",
+                             text=["0.97⁶ ≈ 83.3%"], textposition="bottom right", marker_color="#9D9DA1",
+                             showlegend=False))
+    if steps:
+        fig.add_vline(x=steps, line_dash="dash", line_color="#666",
+                      annotation_text=f"your pipeline: {steps} steps")
+    fig.update_yaxes(range=[0, 101])
+    return _layout(fig, "Reliability compounds down the chain", "steps in the chain", "end-to-end success (%)")
+
+
+def step_reliability(report: AuditReport) -> go.Figure:
+    steps = [s for s in report.reliability.steps if s.in_pipeline] or report.reliability.steps[:12]
+    labels = [f"{s.name} ({s.agent})" if s.agent else s.name for s in steps]
+    fig = go.Figure()
+    for attr, ci, name, colour in (("first_attempt_rate", "first_attempt_ci", "first attempt", "#F58518"),
+                                   ("effective_rate", "effective_ci", "after retries", "#4C78A8")):
+        vals = [getattr(s, attr) * 100 for s in steps]
+        lo = [(getattr(s, attr) - getattr(s, ci)[0]) * 100 for s in steps]
+        hi = [(getattr(s, ci)[1] - getattr(s, attr)) * 100 for s in steps]
+        fig.add_trace(go.Bar(x=labels, y=vals, name=name, marker_color=colour,
+                             error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo}))
+    fig.update_layout(barmode="group")
+    return _layout(fig, "Per-step success with Wilson 95% intervals", "step", "success (%)")
+
+
+def observed_vs_predicted(report: AuditReport) -> go.Figure:
+    r = report.reliability
+    names = ["predicted (first attempt)", "predicted (after retries)", "observed end to end"]
+    vals = [r.predicted_first_attempt * 100, r.predicted_success * 100, r.observed_success * 100]
+    fig = go.Figure(go.Bar(x=names, y=vals, marker_color=["#F58518", "#4C78A8", "#E45756"],
+                           text=[f"{v:.1f}%" for v in vals], textposition="outside"))
+    fig.update_yaxes(range=[0, 105])
+    return _layout(fig, f"Coordination gap: {r.coordination_gap * 100:+.1f} points", "", "success (%)")
+
+
+def cost_breakdown(report: AuditReport) -> go.Figure:
+    c = report.cost
+    parts = {"useful work": c.useful_cost_usd, "failed runs": c.failed_cost_usd, "retried attempts": c.retry_cost_usd}
+    fig = go.Figure(go.Bar(x=list(parts), y=list(parts.values()),
+                           marker_color=[OUTCOME_COLOURS[k] for k in parts],
+                           text=[f"${v:,.2f}" for v in parts.values()], textposition="outside",
+                           hovertemplate="%{x}: $%{y:,.4f}<extra></extra>"))
+    return _layout(fig, "Where the token spend went", "", "spend (USD)")
+
+
+def loss_by_layer(report: AuditReport) -> go.Figure:
+    layers = [k for k, v in report.cost.by_layer.items() if v.monthly_loss_usd > 0 or k != "unclassified"]
+    fig = go.Figure()
+    for part, label in (("failed_cost_usd", "failed runs (tokens)"), ("retry_cost_usd", "retried attempts"),
+                        ("business_cost_usd", "business cost of failures")):
+        fig.add_trace(go.Bar(x=layers, y=[getattr(report.cost.by_layer[k], part) for k in layers], name=label))
+    fig.update_layout(barmode="stack")
+    fig.update_traces(marker_line_width=0)
+    for trace, colour in zip(fig.data, ("#E45756", "#F2CF5B", "#B279A2"), strict=False):
+        trace.marker.color = colour  # type: ignore[attr-defined]
+    return _layout(fig, "Money lost by layer (in the audited traces)", "layer", "USD")
+
+
+def trace_waterfall(spans: pd.DataFrame, finding_spans: set[str] | None = None) -> go.Figure:
+    """Timeline of one trace's spans nested by parent; errors red, retries marked, findings starred."""
+    finding_spans = finding_spans or set()
+    if spans.empty:
+        return _layout(go.Figure(), "No spans", "time (ms from start)", "span")
+    depth = _depths(spans)
+    t0 = spans["start_time"].min()
+    rows = spans.assign(
+        depth=spans["span_id"].map(depth).fillna(0).astype(int),
+        offset_ms=(spans["start_time"] - t0).dt.total_seconds() * 1000,
+    )
+    labels = [
+        ("\u2003" * d) + f"{n}" + (f" (attempt {a})" if r else "") + (" ★" if s in finding_spans else "")
+        for d, n, a, r, s in zip(rows["depth"], rows["name"], rows["attempt"], rows["is_retry"], rows["span_id"],
+                                 strict=False)
+    ]
+    colours = ["#E45756" if st == "error" else "#72B7B2" for st in rows["status"]]
+    hover = [
+        f"{n} [{k}] {st}<br>{dur:.0f} ms" + (f"<br>{et}: {str(em)[:120]}" if st == "error" else "")
+        for n, k, st, dur, et, em in zip(rows["name"], rows["kind"], rows["status"], rows["duration_ms"],
+                                         rows["error_type"], rows["error_message"], strict=False)
+    ]
+    fig = go.Figure(go.Bar(
+        y=labels, x=rows["duration_ms"].clip(lower=0.5), base=rows["offset_ms"], orientation="h",
+        marker_color=colours, hovertext=hover, hoverinfo="text",
+    ))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_layout(height=max(300, 24 * len(rows) + 120))
+    return _layout(fig, f"Trace {spans['trace_id'].iloc[0]}", "time since trace start (ms)", "span")
+
+
+def _depths(spans: pd.DataFrame) -> dict[str, int]:
+    """Nesting depth per span for one trace (a trace has tens of spans, not millions)."""
+    parent = dict(zip(spans["span_id"], spans["parent_span_id"], strict=False))
+    depth: dict[str, int] = {}
+    for sid in parent:
+        d, cur, seen = 0, parent.get(sid), {sid}
+        while cur in parent and cur not in seen:
+            seen.add(cur)
+            d, cur = d + 1, parent.get(cur)
+        depth[sid] = d
+    return depth
+
+
+def report_figures(report: AuditReport) -> dict[str, go.Figure]:
+    """The figures the HTML report and the overview show, by name."""
+    steps = len(report.reliability.pipeline_steps)
+    rate = (report.reliability.predicted_success ** (1 / steps)) if steps else 0.97
+    return {
+        "failures_by_layer": failures_by_layer(report),
+        "top_modes": top_modes(report),
+        "failure_rate_over_time": failure_rate_over_time(report),
+        "observed_vs_predicted": observed_vs_predicted(report),
+        "compounding": compounding(rate, steps),
+        "step_reliability": step_reliability(report),
+        "cost_breakdown": cost_breakdown(report),
+        "loss_by_layer": loss_by_layer(report),
+    }

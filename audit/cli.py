@@ -1,0 +1,158 @@
+"""``python -m audit``: the whole audit headless. Exit 0 on success, 1 when ``--fail-on``
+finds a finding that severe, 2 on bad input (one line on stderr, no traceback)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from audit import __version__
+from audit.engine import Audit
+from audit.errors import AuditError
+from audit.exports import render
+from audit.ingest import SourceFile
+from audit.models import AuditReport
+from audit.rules import catalog
+from audit.sample import write_sample
+from audit.settings import Settings
+
+SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
+
+
+def _settings_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per scalar setting, with the setting's own description and default."""
+    group = parser.add_argument_group("settings (override the settings file)")
+    for name, field in Settings.model_fields.items():
+        if field.annotation in (int, float):
+            group.add_argument(f"--{name.replace('_', '-')}", dest=name, type=field.annotation, default=None,
+                               metavar=name.upper().split("_")[0],
+                               help=f"{field.description} (default {field.default})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m audit", description=(
+        "Coordination Audit: classify the failures in agent-pipeline traces into handoff, state, routing "
+        "and recovery, with reliability math, costs and a checklist."))
+    parser.add_argument("--version", action="version", version=f"coordination-audit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    rep = sub.add_parser("report", help="audit trace files and export the report",
+                         description="Load trace files (CSV, CSV.gz, Parquet, JSON Lines) and export the audit.")
+    rep.add_argument("traces", nargs="+", type=Path, help="trace files in the canonical format")
+    rep.add_argument("--db", type=Path, help="DuckDB file to keep the audit in (default: in memory)")
+    rep.add_argument("--evals", type=Path, help="evaluator verdicts: columns trace_id, eval_passed")
+    rep.add_argument("--rules", type=Path, help="extra rules (TOML or YAML)")
+    rep.add_argument("--prices", type=Path, help="price table replacing the bundled one (TOML or YAML)")
+    rep.add_argument("--settings", type=Path, help="settings file (TOML or YAML): thresholds, silences, costs")
+    rep.add_argument("--redact", action="store_true", help="mask e-mails, API keys, bearer tokens, card numbers")
+    rep.add_argument("--fail-on", choices=list(SEVERITY_RANK), help="exit 1 if a finding this severe or worse exists")
+    rep.add_argument("--format", choices=["json", "md", "html", "csv"], default="json", help="export format")
+    rep.add_argument("--output", "-o", default="-", help="output file ('-' for stdout, the default)")
+    _settings_flags(rep)
+
+    smp = sub.add_parser("sample", help="generate labelled synthetic traces",
+                         description="Write realistic multi-agent traces with every failure mode injected, plus a "
+                                     "<name>_labels.csv with the ground truth.")
+    smp.add_argument("--traces", type=int, default=1000, help="number of traces (default 1000)")
+    smp.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    smp.add_argument("--output", "-o", type=Path, required=True, help="spans file (.csv or .csv.gz)")
+
+    rules = sub.add_parser("rules", help="list the rule catalog", description="List built-in (and user) rules.")
+    rules.add_argument("--rules", type=Path, help="also list the rules of this file")
+    rules.add_argument("--format", choices=["text", "json", "md"], default="text")
+
+    sub.add_parser("schema", help="print the JSON Schema of the JSON report",
+                   description="Print the JSON Schema that the JSON export follows.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"report": _report, "sample": _sample, "rules": _rules, "schema": _schema}[args.command](args)
+    except AuditError as e:
+        print(f"error: {e.one_line()}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    overrides = {k: getattr(args, k) for k in Settings.model_fields if getattr(args, k, None) is not None}
+    audit = Audit.open(args.db, settings_file=args.settings, rules_file=args.rules, prices_file=args.prices,
+                       **overrides)
+    results = audit.load([SourceFile.of(p) for p in args.traces])
+    if args.evals:
+        audit.load_evals(SourceFile.of(args.evals))
+    report = audit.run(redact=args.redact)
+    _write(render(report, args.format), args.output)
+    _print_summary(report, results_quarantined=sum(r.rows_quarantined for r in results))
+    if args.fail_on and any(
+        SEVERITY_RANK[f.severity] <= SEVERITY_RANK[args.fail_on] for f in report.findings if not f.silenced
+    ):
+        print(f"failing: findings of severity {args.fail_on} or worse exist", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _write(text: str, output: str) -> None:
+    if output == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise AuditError(f"cannot write {output}: {e.strerror or e}") from e
+
+
+def _print_summary(report: AuditReport, results_quarantined: int) -> None:
+    s = report.summary
+    layers = ", ".join(f"{k} {v}" for k, v in s.primary_by_layer.items() if v)
+    print(
+        f"{s.traces:,} traces, {s.spans:,} spans, {results_quarantined:,} rows quarantined; "
+        f"success {s.observed_success:.1%} observed vs {s.predicted_success:.1%} predicted; "
+        f"{s.failed_traces:,} failed ({layers or 'none'}); {s.findings:,} findings",
+        file=sys.stderr,
+    )
+
+
+def _sample(args: argparse.Namespace) -> int:
+    if args.traces < 1:
+        raise AuditError("--traces must be at least 1")
+    spans, labels = write_sample(args.output, args.traces, args.seed)
+    print(f"wrote {spans:,} spans of {args.traces:,} traces to {args.output} and labels to {labels}", file=sys.stderr)
+    return 0
+
+
+def _rules(args: argparse.Namespace) -> int:
+    from audit.rules import load_rule_file
+
+    rules = catalog(load_rule_file(args.rules) if args.rules else None)
+    if args.format == "json":
+        print(json.dumps([r.model_dump() for r in rules], indent=2))
+    elif args.format == "md":
+        print(rules_markdown(rules))
+    else:
+        for r in rules:
+            print(f"{r.id}  {r.layer:<9} {r.mode:<20} {r.severity:<6} {r.title}")
+    return 0
+
+
+def rules_markdown(rules: list[Any]) -> str:
+    """The catalog page, generated from the rules' own docstrings."""
+    out = ["# Rule catalog", "", "Generated by `python -m audit rules --format md` from the rules themselves.", ""]
+    for r in rules:
+        out += [f"## {r.id} `{r.name}`: {r.title}", "",
+                f"Layer **{r.layer}**, mode `{r.mode}`, severity **{r.severity}**"
+                + (" (catch-all)" if r.generic else "") + f", from {r.source}.", "",
+                f"- **Why**: {r.description}", f"- **Remedy**: {r.remedy}",
+                f"- **Fails**: {r.fails}", f"- **Passes**: {r.passes}", ""]
+    return "\n".join(out)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(AuditReport.model_json_schema(), indent=2))
+    return 0

@@ -1,0 +1,198 @@
+"""Cost model: tokens x list prices (a recorded ``cost_usd`` wins), money burnt on failed
+runs and retried attempts by layer, monthly projection and payback of a fix.
+
+Parents whose recorded cost already sums their children (LangSmith chains do this)
+count only what they add beyond the children, so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from audit.errors import SettingsError
+from audit.models import Cost, LayerCost, PriceRow
+from audit.reliability import LAYER_ORDER
+from audit.settings import Settings, describe_validation_error, read_config_file
+
+
+class PriceTable(BaseModel):
+    """A price file: ``as_of`` plus ``[[prices]]`` rows (first matching glob wins)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    prices: list[PriceRowIn] = Field(min_length=1)
+
+
+class PriceRowIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pattern: str = Field(min_length=1, description="Glob over the model name, case-insensitive")
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    provider: str | None = None
+    as_of: str | None = None
+    source: str = "user price file"
+
+
+PriceTable.model_rebuild()
+
+
+def load_prices(path: str | Path | None = None) -> PriceTable:
+    """The bundled price table, or a user's file (TOML or YAML) in its place.
+
+    Raises:
+        SettingsError: the file does not validate (the message names the row and field).
+    """
+    if path is None:
+        text = resources.files("audit").joinpath("prices.toml").read_text(encoding="utf-8")
+        import tomllib
+
+        data = tomllib.loads(text)
+        label = "bundled prices.toml"
+    else:
+        data = read_config_file(path)
+        label = str(path)
+    try:
+        return PriceTable.model_validate(data)
+    except ValidationError as e:
+        raise SettingsError(f"price table {label}: {describe_validation_error(e)}") from e
+
+
+def price_rows(table: PriceTable) -> list[PriceRow]:
+    return [
+        PriceRow(
+            pattern=p.pattern, input_per_mtok=p.input_per_mtok, output_per_mtok=p.output_per_mtok,
+            cached_input_per_mtok=p.cached_input_per_mtok, provider=p.provider,
+            as_of=p.as_of or table.as_of, source=p.source,
+        )
+        for p in table.prices
+    ]
+
+
+SPAN_COSTS_SQL = """
+CREATE OR REPLACE TABLE span_costs AS
+WITH model_price AS (
+    SELECT model, input_per_mtok, output_per_mtok FROM (
+        SELECT m.model, p.input_per_mtok, p.output_per_mtok,
+               row_number() OVER (PARTITION BY m.model ORDER BY p.priority) AS k
+        FROM (SELECT DISTINCT model FROM span_facts WHERE model IS NOT NULL) m
+        JOIN prices p ON lower(m.model) GLOB lower(p.pattern)
+    ) WHERE k = 1
+), own AS (
+    SELECT f.trace_id, f.span_id, f.parent_span_id, f.status, f.later_runs, f.error_family,
+           f.cost_usd IS NOT NULL AS recorded,
+           CASE WHEN f.cost_usd IS NOT NULL THEN f.cost_usd
+                WHEN mp.model IS NOT NULL THEN (coalesce(f.input_tokens, 0) * mp.input_per_mtok
+                                                + coalesce(f.output_tokens, 0) * mp.output_per_mtok) / 1e6
+           END AS own_cost,
+           f.cost_usd IS NULL AND mp.model IS NULL
+               AND (coalesce(f.input_tokens, 0) + coalesce(f.output_tokens, 0)) > 0 AS unpriced,
+           coalesce(f.input_tokens, 0) + coalesce(f.output_tokens, 0) AS tokens, f.model
+    FROM span_facts f LEFT JOIN model_price mp ON mp.model = f.model
+), children AS (
+    SELECT trace_id, parent_span_id AS span_id, sum(own_cost) AS children_cost
+    FROM own WHERE parent_span_id IS NOT NULL GROUP BY 1, 2
+)
+SELECT o.*,
+       CASE WHEN coalesce(c.children_cost, 0) > 0 AND coalesce(o.own_cost, 0) >= 0.99 * c.children_cost
+            THEN greatest(o.own_cost - c.children_cost, 0)  -- a roll-up of its children
+            ELSE coalesce(o.own_cost, 0) END AS counted_cost
+FROM own o LEFT JOIN children c ON c.trace_id = o.trace_id AND c.span_id = o.span_id
+"""
+
+# Retried attempts (an error followed by another run of the step) and everything under them,
+# in runs that succeeded in the end: what failed runs burnt is counted as failed spend.
+RETRY_WASTE_SQL = """
+CREATE OR REPLACE TABLE retry_waste AS
+WITH RECURSIVE wasted(trace_id, span_id, family) AS (
+    SELECT trace_id, span_id, error_family FROM span_facts WHERE status = 'error' AND later_runs > 0
+    UNION
+    SELECT c.trace_id, c.span_id, w.family
+    FROM span_facts c JOIN wasted w ON c.trace_id = w.trace_id AND c.parent_span_id = w.span_id
+)
+SELECT w.trace_id, w.span_id,
+       CASE WHEN w.family IN ('parse', 'schema', 'tool_args') THEN 'handoff'
+            WHEN w.family IN ('context_overflow', 'state_key') THEN 'state'
+            WHEN w.family IN ('recursion_limit', 'unknown_tool') THEN 'routing'
+            ELSE 'recovery' END AS layer,
+       min(sc.counted_cost) AS cost
+FROM wasted w
+JOIN span_costs sc ON sc.trace_id = w.trace_id AND sc.span_id = w.span_id
+JOIN trace_facts t ON t.trace_id = w.trace_id AND NOT t.failed
+GROUP BY 1, 2, 3
+"""
+
+
+def compute_cost(con: duckdb.DuckDBPyConnection, table: PriceTable, settings: Settings) -> Cost:
+    """Price every span and split the spend by outcome and layer."""
+    con.execute(
+        "CREATE OR REPLACE TABLE prices (priority INTEGER, pattern VARCHAR, input_per_mtok DOUBLE, "
+        "output_per_mtok DOUBLE)"
+    )
+    con.executemany(
+        "INSERT INTO prices VALUES (?, ?, ?, ?)",
+        [[i, p.pattern, p.input_per_mtok, p.output_per_mtok] for i, p in enumerate(table.prices)],
+    )
+    con.execute(SPAN_COSTS_SQL)
+    con.execute(RETRY_WASTE_SQL)
+    total, recorded, computed, unpriced, unpriced_tokens = con.execute(
+        "SELECT coalesce(sum(counted_cost), 0), coalesce(sum(CASE WHEN recorded THEN counted_cost END), 0), "
+        "coalesce(sum(CASE WHEN NOT recorded THEN counted_cost END), 0), count(CASE WHEN unpriced THEN 1 END), "
+        "coalesce(sum(CASE WHEN unpriced THEN tokens END), 0) FROM span_costs"
+    ).fetchone() or (0.0, 0.0, 0.0, 0, 0)
+    models = [
+        r[0] for r in con.execute(
+            "SELECT DISTINCT model FROM span_costs WHERE unpriced AND model IS NOT NULL ORDER BY 1"
+        ).fetchall()
+    ]
+    n_traces, n_failed = con.execute(
+        "SELECT count(*), count(CASE WHEN failed THEN 1 END) FROM trace_facts"
+    ).fetchone() or (0, 0)
+    failed_by_layer = {
+        layer: (n, cost)
+        for layer, n, cost in con.execute(
+            """SELECT coalesce(f.layer, 'unclassified'), count(DISTINCT t.trace_id), coalesce(sum(c.cost), 0)
+               FROM trace_facts t
+               LEFT JOIN findings f ON f.trace_id = t.trace_id AND f."primary"
+               LEFT JOIN (SELECT trace_id, sum(counted_cost) AS cost FROM span_costs GROUP BY 1) c
+                      ON c.trace_id = t.trace_id
+               WHERE t.failed GROUP BY 1"""
+        ).fetchall()
+    }
+    retry_by_layer = dict(
+        con.execute("SELECT layer, coalesce(sum(cost), 0) FROM retry_waste GROUP BY 1").fetchall()
+    )
+    failed_cost = sum(c for _, c in failed_by_layer.values())
+    retry_cost = float(sum(retry_by_layer.values()))
+    scale = settings.monthly_runs / n_traces if n_traces else 0.0
+    by_layer = {}
+    for layer in LAYER_ORDER:
+        n, fcost = failed_by_layer.get(layer, (0, 0.0))
+        rcost = float(retry_by_layer.get(layer, 0.0))
+        business = n * settings.business_cost_per_failure_usd
+        monthly = (fcost + rcost + business) * scale
+        by_layer[layer] = LayerCost(
+            failed_traces=n, failed_cost_usd=fcost, business_cost_usd=business, retry_cost_usd=rcost,
+            monthly_loss_usd=monthly,
+            payback_months=settings.engineering_cost_usd / monthly if monthly > 0 else None,
+        )
+    successes = n_traces - n_failed
+    waste = failed_cost + retry_cost
+    return Cost(
+        total_cost_usd=total, recorded_cost_usd=recorded, computed_cost_usd=computed,
+        cost_per_trace_usd=total / n_traces if n_traces else 0.0,
+        cost_per_successful_run_usd=total / successes if successes else None,
+        failed_cost_usd=failed_cost, retry_cost_usd=retry_cost, useful_cost_usd=max(total - waste, 0.0),
+        business_cost_per_failure_usd=settings.business_cost_per_failure_usd,
+        monthly_runs=settings.monthly_runs, monthly_cost_usd=total * scale,
+        monthly_failure_loss_usd=(waste + n_failed * settings.business_cost_per_failure_usd) * scale,
+        engineering_cost_usd=settings.engineering_cost_usd, by_layer=by_layer,
+        unpriced_spans=unpriced, unpriced_tokens=int(unpriced_tokens), unpriced_models=models,
+        price_table_as_of=table.as_of, prices=price_rows(table),
+    )

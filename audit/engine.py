@@ -1,0 +1,195 @@
+"""The engine's one entry point: an ``Audit`` owns a DuckDB database, loads traces and
+runs the whole audit into an ``AuditReport``. The CLI and the app both use only this."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from audit import __version__
+from audit.checklist import score_checklist
+from audit.classify import classify
+from audit.cost import PriceTable, compute_cost, load_prices
+from audit.db import connect
+from audit.ingest import LoadResult, SourceFile, load_evals, load_traces
+from audit.models import (
+    AuditReport, Finding, Provenance, QuarantineRow, SourceInfo, Summary, TimeBucket,
+)
+from audit.redact import redact_tree
+from audit.reliability import LAYER_ORDER, compute_reliability
+from audit.rules import catalog, load_rule_file
+from audit.rules.base import RuleSpec
+from audit.settings import Settings, load_settings
+
+
+class Audit:
+    """An audit database plus the settings, rules and prices it is judged by."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        settings: Settings | None = None,
+        rules: list[RuleSpec] | None = None,
+        prices: PriceTable | None = None,
+    ) -> None:
+        self.con = con
+        self.settings = settings or Settings()
+        self.rules = rules or catalog()
+        self.prices = prices or load_prices()
+        self._audited = False
+
+    @classmethod
+    def open(
+        cls,
+        db: str | Path | None = None,
+        *,
+        settings_file: str | Path | None = None,
+        rules_file: str | Path | None = None,
+        prices_file: str | Path | None = None,
+        **setting_overrides: Any,
+    ) -> Audit:
+        """Open (or create) an audit database; validate settings, rules and prices first.
+
+        Raises:
+            SettingsError, RuleDefinitionError: a bad settings, price or rule file.
+        """
+        settings = load_settings(settings_file, **setting_overrides)
+        rules = catalog(load_rule_file(rules_file) if rules_file else None)
+        prices = load_prices(prices_file)
+        return cls(connect(db), settings, rules, prices)
+
+    def load(self, files: list[SourceFile], column_overrides: dict[str, str] | None = None) -> list[LoadResult]:
+        """Load trace files (see ``audit.ingest.load_traces``)."""
+        self._audited = False
+        return load_traces(self.con, files, column_overrides)
+
+    def load_evals(self, source: SourceFile) -> LoadResult:
+        self._audited = False
+        return load_evals(self.con, source)
+
+    def classify(self) -> None:
+        classify(self.con, self.rules, self.settings)
+        self._audited = True
+
+    def run(self, redact: bool = False) -> AuditReport:
+        """Classify, compute reliability, cost and checklist; the whole audit as one model."""
+        self.classify()
+        reliability = compute_reliability(self.con, self.settings)
+        cost = compute_cost(self.con, self.prices, self.settings)
+        checklist = score_checklist(self.con, self.settings)
+        findings = self._findings()
+        quarantine = self._quarantine()
+        summary = self._summary(findings, reliability.observed_success, reliability.predicted_success, cost, redact)
+        report = AuditReport(
+            summary=summary, findings=findings, reliability=reliability, cost=cost,
+            checklist=checklist, quarantine=quarantine,
+        )
+        if redact:
+            report = AuditReport.model_validate(redact_tree(report.model_dump(mode="json")))
+        return report
+
+    # -- queries the app and exports use -------------------------------------------------
+
+    def frame(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        """A read-only query over the audit's tables as a DataFrame (values bound, never spliced)."""
+        return self.con.execute(sql, params or []).df()
+
+    def trace_spans(self, trace_id: str) -> pd.DataFrame:
+        """All spans of one trace with their derived facts, in start order."""
+        return self.frame(
+            "SELECT trace_id, span_id, parent_span_id, name, kind, agent, start_time, end_time, duration_ms, "
+            "status, error_type, error_message, attempt, model, input_tokens, output_tokens, is_retry, "
+            "gap_ms, unrecovered_error, is_root, input, output "
+            "FROM span_facts WHERE trace_id = ? ORDER BY start_time, span_id",
+            [trace_id],
+        )
+
+    def spans_preview(self, limit: int = 200) -> pd.DataFrame:
+        return self.frame("SELECT * EXCLUDE (extra) FROM spans ORDER BY source_file, source_row LIMIT ?", [limit])
+
+    def quarantine_frame(self) -> pd.DataFrame:
+        return self.frame("SELECT source_file, source_row, reason, raw FROM quarantine ORDER BY source_file, source_row")
+
+    def findings_frame(self) -> pd.DataFrame:
+        return self.frame(f"SELECT * FROM findings ORDER BY {FINDINGS_ORDER}")
+
+    def sources(self) -> list[SourceInfo]:
+        return [
+            SourceInfo(name=n, role=r, format=f, sha256=h, rows_loaded=lo, rows_quarantined=q)
+            for n, r, f, h, lo, q in self.con.execute(
+                "SELECT source_file, role, format, sha256, rows_loaded, rows_quarantined FROM sources ORDER BY 1"
+            ).fetchall()
+        ]
+
+    # -- report parts ----------------------------------------------------------------------
+
+    def _findings(self) -> list[Finding]:
+        df = self.findings_frame()
+        df = df.astype(object).where(df.notna(), None)
+        return [Finding.model_validate(r) for r in df.to_dict(orient="records")]
+
+    def _quarantine(self) -> list[QuarantineRow]:
+        return [
+            QuarantineRow(source_file=f, source_row=r, reason=why, raw=raw)
+            for f, r, why, raw in self.con.execute(
+                "SELECT source_file, source_row, reason, raw FROM quarantine ORDER BY source_file, source_row"
+            ).fetchall()
+        ]
+
+    def _timeline(self) -> list[TimeBucket]:
+        span = self.con.execute("SELECT min(started_at), max(started_at) FROM trace_facts").fetchone()
+        if not span or span[0] is None:
+            return []
+        hours = (span[1] - span[0]).total_seconds() / 3600
+        unit = "hour" if hours <= 72 else "day" if hours <= 24 * 120 else "week"
+        return [
+            TimeBucket(start=s, traces=n, failed=f)
+            for s, n, f in self.con.execute(
+                "SELECT date_trunc(?, started_at) AS b, count(*), count(CASE WHEN failed THEN 1 END) "
+                "FROM trace_facts GROUP BY b ORDER BY b",
+                [unit],
+            ).fetchall()
+        ]
+
+    def _summary(
+        self, findings: list[Finding], observed: float, predicted: float, cost: Any, redacted: bool
+    ) -> Summary:
+        con = self.con
+        traces, failed, silent, first, last = con.execute(
+            "SELECT count(*), count(CASE WHEN failed THEN 1 END), count(CASE WHEN silent THEN 1 END), "
+            "min(started_at), max(ended_at) FROM trace_facts"
+        ).fetchone() or (0, 0, 0, None, None)
+        (spans,) = con.execute("SELECT count(*) FROM spans").fetchone() or (0,)
+        (quarantined,) = con.execute("SELECT count(*) FROM quarantine").fetchone() or (0,)
+        active = [f for f in findings if not f.silenced]
+        primary = [f for f in active if f.primary]
+        modes: dict[tuple[str, str], int] = {}
+        for f in primary:
+            modes[(f.layer, f.mode)] = modes.get((f.layer, f.mode), 0) + 1
+        top = sorted(((layer, mode, n) for (layer, mode), n in modes.items()), key=lambda x: (-x[2], x[0], x[1]))
+        return Summary(
+            traces=traces, spans=spans, quarantined_rows=quarantined, failed_traces=failed, silent_failures=silent,
+            observed_success=observed, predicted_success=predicted, coordination_gap=predicted - observed,
+            findings=len(active), silenced_findings=len(findings) - len(active),
+            primary_by_layer={layer: sum(1 for f in primary if f.layer == layer) for layer in LAYER_ORDER},
+            findings_by_layer={layer: sum(1 for f in active if f.layer == layer) for layer in LAYER_ORDER},
+            findings_by_severity={s: sum(1 for f in active if f.severity == s) for s in ("high", "medium", "low")},
+            top_modes=top[:10],
+            total_cost_usd=cost.total_cost_usd,
+            cost_per_successful_run_usd=cost.cost_per_successful_run_usd,
+            money_lost_usd=cost.failed_cost_usd + cost.retry_cost_usd
+            + failed * self.settings.business_cost_per_failure_usd,
+            first_seen=first, last_seen=last, timeline=self._timeline(),
+            provenance=Provenance(
+                version=__version__, generated_at=datetime.now(timezone.utc), inputs=self.sources(),
+                price_table_as_of=self.prices.as_of, settings=self.settings.model_dump(mode="json"),
+                rules=[f"{r.id} {r.name} ({r.source})" for r in self.rules], redacted=redacted,
+            ),
+        )
+
+
+FINDINGS_ORDER = "\"primary\" DESC, CASE severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, trace_id, start_time"

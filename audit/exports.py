@@ -1,0 +1,213 @@
+"""Exports of an ``AuditReport``: JSON (the model itself), Markdown for a pull request,
+one self-contained offline HTML file with charts, and the findings as CSV.
+
+Trace content is untrusted: it is escaped in HTML (also inside embedded chart JSON,
+where ``</script>`` must not end the script), kept out of Markdown markup, and
+spreadsheet formulas are neutralised in CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from typing import Any, Literal
+
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from audit.charts import LAYER_COLOURS, report_figures
+from audit.models import AuditReport
+
+Format = Literal["json", "md", "html", "csv"]
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FINDING_COLUMNS = (
+    "trace_id", "span_id", "rule_id", "layer", "mode", "severity", "primary", "recovered", "silenced",
+    "step", "agent", "start_time", "title", "evidence", "remedy",
+)
+
+
+def render(report: AuditReport, fmt: Format, overrides: dict[str, dict[str, str]] | None = None) -> str:
+    """The report in one format; ``overrides`` (checklist id -> score/note) are applied first."""
+    report = apply_overrides(report, overrides or {})
+    return {"json": to_json, "md": to_markdown, "html": to_html, "csv": to_csv}[fmt](report)
+
+
+def apply_overrides(report: AuditReport, overrides: dict[str, dict[str, str]]) -> AuditReport:
+    """Record a lead's checklist overrides (score and note) beside the computed score."""
+    if not overrides:
+        return report
+    items = [
+        item.model_copy(update={"override": overrides[item.id].get("score"), "override_note": overrides[item.id].get("note")})
+        if item.id in overrides else item
+        for item in report.checklist
+    ]
+    return AuditReport.model_validate({**report.model_dump(), "checklist": [i.model_dump() for i in items]})
+
+
+def to_json(report: AuditReport) -> str:
+    return report.model_dump_json(indent=2)
+
+
+def neutralise_formula(value: Any) -> str:
+    """A CSV cell that a spreadsheet will show as text, never evaluate."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def to_csv(report: AuditReport) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(FINDING_COLUMNS)
+    for f in report.findings:
+        row = f.model_dump(mode="json")
+        writer.writerow([neutralise_formula(row.get(c)) for c in FINDING_COLUMNS])
+    return buf.getvalue()
+
+
+def _md(text: Any) -> str:
+    """Table-cell safe: no pipes, newlines or raw HTML from trace content."""
+    return html.escape(str("" if text is None else text), quote=False).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.1f}%"
+
+
+def _usd(x: float | None) -> str:
+    return "n/a" if x is None else f"${x:,.2f}" if abs(x) >= 1 else f"${x:,.4f}"
+
+
+def to_markdown(report: AuditReport, max_findings: int = 50) -> str:
+    s, r, c = report.summary, report.reliability, report.cost
+    out = [
+        "# Coordination audit",
+        "",
+        f"{s.traces:,} traces, {s.spans:,} spans ({s.quarantined_rows:,} rows quarantined), "
+        f"{s.first_seen or '?'} to {s.last_seen or '?'}.",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| observed end-to-end success | {_pct(s.observed_success)} |",
+        f"| predicted from steps | {_pct(s.predicted_success)} |",
+        f"| coordination gap | {s.coordination_gap * 100:+.1f} points |",
+        f"| failed traces | {s.failed_traces:,} (silent: {s.silent_failures:,}) |",
+        f"| cost per successful run | {_usd(s.cost_per_successful_run_usd)} |",
+        f"| money lost to failures and retries | {_usd(s.money_lost_usd)} |",
+        f"| projected monthly loss ({c.monthly_runs:,} runs) | {_usd(c.monthly_failure_loss_usd)} |",
+        "",
+        "## Root causes by layer",
+        "",
+        "| layer | failed traces | monthly loss | payback of a fix |",
+        "|---|---|---|---|",
+    ]
+    for layer, n in s.primary_by_layer.items():
+        lc = c.by_layer[layer]
+        payback = f"{lc.payback_months:.1f} months" if lc.payback_months is not None else "n/a"
+        out.append(f"| {layer} | {n} | {_usd(lc.monthly_loss_usd)} | {payback} |")
+    out += ["", "## Top failure modes", "", "| layer | mode | failed traces |", "|---|---|---|"]
+    out += [f"| {_md(layer)} | {_md(mode)} | {n} |" for layer, mode, n in s.top_modes]
+    out += ["", "## Checklist", "", "| item | layer | score | evidence | remedy |", "|---|---|---|---|---|"]
+    for item in report.checklist:
+        score = item.score if not item.override else f"{item.override} (overridden from {item.score}: {_md(item.override_note)})"
+        out.append(f"| {item.id} {_md(item.title)} | {item.layer} | **{score}** | {_md(item.evidence)} | {_md(item.remedy)} |")
+    out += ["", "## Pipeline steps", "", "| step | agent | runs | first attempt | after retries | p95 |",
+            "|---|---|---|---|---|---|"]
+    for st in r.steps[:20]:
+        out.append(
+            f"| {_md(st.name)}{' *' if st.in_pipeline else ''} | {_md(st.agent)} | {st.runs} | "
+            f"{_pct(st.first_attempt_rate)} | {_pct(st.effective_rate)} | {st.p95_ms:.0f} ms |"
+        )
+    out += ["", "\\* counted in the predicted product.", ""]
+    primary = [f for f in report.findings if f.primary and not f.silenced]
+    out += [f"## Root-cause findings (first {min(max_findings, len(primary))} of {len(primary)})", "",
+            "| trace | span | rule | layer · mode | severity | evidence |", "|---|---|---|---|---|---|"]
+    for f in primary[:max_findings]:
+        out.append(f"| {_md(f.trace_id)} | {_md(f.span_id)} | {f.rule_id} | {f.layer} · {f.mode} | {f.severity} | "
+                   f"{_md(f.evidence[:200])} |")
+    if s.quarantined_rows:
+        out += ["", f"## Quarantined rows ({s.quarantined_rows})", "", "| file | row | reason |", "|---|---|---|"]
+        out += [f"| {_md(q.source_file)} | {q.source_row} | {_md(q.reason)} |" for q in report.quarantine[:50]]
+    p = s.provenance
+    out += ["", "---", f"coordination-audit {p.version}, generated {p.generated_at:%Y-%m-%d %H:%M} UTC; "
+            f"prices as of {p.price_table_as_of}; inputs: "
+            + ", ".join(f"{_md(i.name)} (sha256 {i.sha256[:12]})" for i in p.inputs)
+            + ("; redacted" if p.redacted else ""), ""]
+    return "\n".join(out)
+
+
+def _script_json(data: Any) -> str:
+    """JSON safe inside <script>: no '<', '>' or '&' survive literally."""
+    return (json.dumps(data, default=str).replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("&", "\\u0026").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _figure_block(name: str, fig: go.Figure) -> str:
+    payload = _script_json(json.loads(fig.to_json()))
+    return (f'<div class="chart" id="chart-{name}"></div>\n<script>(function(){{var f={payload};'
+            f'Plotly.newPlot("chart-{name}",f.data,f.layout,{{responsive:true,displaylogo:false}});}})();</script>')
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str('' if v is None else v))}</td>" for v in row) + "</tr>"
+                   for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def to_html(report: AuditReport, max_findings: int = 500) -> str:
+    s, c = report.summary, report.cost
+    figs = report_figures(report)
+    kpis = [("Traces", f"{s.traces:,}"), ("Observed success", _pct(s.observed_success)),
+            ("Predicted from steps", _pct(s.predicted_success)),
+            ("Coordination gap", f"{s.coordination_gap * 100:+.1f} pts"),
+            ("Cost per successful run", _usd(s.cost_per_successful_run_usd)),
+            ("Money lost", _usd(s.money_lost_usd))]
+    kpi_html = "".join(f'<div class="kpi"><div class="v">{html.escape(v)}</div><div class="k">{html.escape(k)}</div></div>'
+                       for k, v in kpis)
+    checklist = _table(["id", "layer", "item", "score", "override", "evidence", "remedy"],
+                       [[i.id, i.layer, i.title, i.score, f"{i.override or ''} {i.override_note or ''}".strip(),
+                         i.evidence, i.remedy] for i in report.checklist])
+    findings = [f for f in report.findings if not f.silenced]
+    findings_table = _table(
+        ["trace", "span", "rule", "layer", "mode", "severity", "primary", "evidence", "remedy"],
+        [[f.trace_id, f.span_id, f.rule_id, f.layer, f.mode, f.severity, "yes" if f.primary else "",
+          f.evidence, f.remedy] for f in findings[:max_findings]])
+    layers = "".join(f'<span class="chip" style="background:{col}">{html.escape(k)}</span>'
+                     for k, col in LAYER_COLOURS.items())
+    quarantine = _table(["file", "row", "reason"], [[q.source_file, q.source_row, q.reason] for q in report.quarantine[:200]])
+    p = s.provenance
+    prov = html.escape(
+        f"coordination-audit {p.version}; generated {p.generated_at:%Y-%m-%d %H:%M} UTC; prices as of "
+        f"{p.price_table_as_of}; inputs: " + ", ".join(f"{i.name} (sha256 {i.sha256[:12]})" for i in p.inputs)
+        + ("; redacted" if p.redacted else ""))
+    charts = "\n".join(_figure_block(name, fig) for name, fig in figs.items())
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Coordination audit</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}}
+.kpis{{display:flex;gap:1rem;flex-wrap:wrap}} .kpi{{border:1px solid #ddd;border-radius:8px;padding:.8rem 1rem;min-width:150px}}
+.kpi .v{{font-size:1.5rem;font-weight:600}} .kpi .k{{color:#666;font-size:.85rem}}
+table{{border-collapse:collapse;width:100%;font-size:.85rem;margin:1rem 0}} td,th{{border:1px solid #ddd;padding:4px 6px;vertical-align:top;text-align:left}}
+th{{background:#f6f6f6}} .chart{{min-height:380px}} .chip{{color:#fff;border-radius:4px;padding:2px 6px;margin-right:4px;font-size:.8rem}}
+.grid{{display:grid;grid-template-columns:1fr 1fr;gap:1rem}} footer{{color:#777;font-size:.8rem;margin-top:2rem}}
+</style>
+<script>{get_plotlyjs()}</script>
+</head><body>
+<h1>Coordination audit</h1>
+<p>{s.traces:,} traces and {s.spans:,} spans; {s.quarantined_rows:,} rows quarantined. Layers: {layers}</p>
+<div class="kpis">{kpi_html}</div>
+<h2>Charts</h2>
+<div class="grid">{charts}</div>
+<h2>Checklist</h2>{checklist}
+<h2>Findings ({len(findings):,}; first {min(len(findings), max_findings):,} shown)</h2>{findings_table}
+<h2>Cost</h2>
+<p>Total {_usd(c.total_cost_usd)}; failed runs {_usd(c.failed_cost_usd)}; retried attempts {_usd(c.retry_cost_usd)};
+projected monthly spend {_usd(c.monthly_cost_usd)} for {c.monthly_runs:,} runs; {c.unpriced_spans:,} spans with tokens but
+no known price{(': ' + html.escape(', '.join(c.unpriced_models))) if c.unpriced_models else ''}.</p>
+<h2>Quarantined rows</h2>{quarantine if report.quarantine else '<p>None.</p>'}
+<footer>{prov}</footer>
+</body></html>
+"""

@@ -1,0 +1,200 @@
+"""The exported audit, defined once as pydantic models; its JSON Schema is published
+(``python -m audit schema``, ``docs/report.schema.json``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FindingLayer = Literal["handoff", "state", "routing", "recovery", "unclassified"]
+Score = Literal["pass", "warn", "fail", "unknown"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Finding(Strict):
+    """One failure event, with what triggered it."""
+
+    trace_id: str
+    span_id: str
+    rule_id: str
+    layer: FindingLayer
+    mode: str
+    severity: Literal["high", "medium", "low"]
+    title: str
+    evidence: str = Field(description="The values that triggered the rule")
+    remedy: str
+    recovered: bool = Field(description="The run got past this event (e.g. a later retry succeeded)")
+    primary: bool = Field(description="The root cause of a failed trace; one per failed trace")
+    silenced: bool = False
+    silence_reason: str | None = None
+    step: str | None = None
+    agent: str | None = None
+    kind: str | None = None
+    start_time: datetime | None = None
+
+
+class StepReliability(Strict):
+    name: str
+    agent: str | None
+    kind: str | None
+    runs: int
+    retries: int
+    traces: int
+    trace_share: float = Field(description="Share of traces in which the step appears")
+    first_attempt_rate: float
+    first_attempt_ci: tuple[float, float] = Field(description="Wilson 95% interval")
+    effective_rate: float = Field(description="Share of its traces where some attempt passed")
+    effective_ci: tuple[float, float]
+    p50_ms: float
+    p95_ms: float
+    latency_share: float = Field(description="Step time over total run (root) time; nested steps overlap")
+    in_pipeline: bool = Field(
+        description="Counted in the predicted product: a top-level stage (child of the root) in enough traces"
+    )
+
+
+class WhatIf(Strict):
+    success_if_layer_fixed: dict[str, float] = Field(
+        description="Observed success if the failed traces rooted in a layer had succeeded"
+    )
+    predicted_with_attempts: dict[int, float] = Field(
+        description="Predicted end-to-end success with k attempts per pipeline step (independent failures)"
+    )
+
+
+class Reliability(Strict):
+    traces: int
+    failed_traces: int
+    observed_success: float
+    observed_ci: tuple[float, float]
+    predicted_success: float = Field(description="Product of the pipeline steps' effective rates")
+    predicted_first_attempt: float = Field(description="Product of the pipeline steps' first-attempt rates")
+    coordination_gap: float = Field(description="predicted_success - observed_success")
+    pipeline_steps: list[str]
+    steps: list[StepReliability]
+    what_if: WhatIf
+
+
+class LayerCost(Strict):
+    failed_traces: int
+    failed_cost_usd: float = Field(description="Token cost of failed runs rooted in this layer")
+    business_cost_usd: float = Field(description="Failed runs x business cost per failure")
+    retry_cost_usd: float = Field(description="Token cost of retried attempts in runs that then succeeded")
+    monthly_loss_usd: float
+    payback_months: float | None = Field(description="Engineering cost / monthly loss; none when no loss")
+
+
+class PriceRow(Strict):
+    pattern: str
+    input_per_mtok: float
+    output_per_mtok: float
+    cached_input_per_mtok: float | None = None
+    provider: str | None = None
+    as_of: str
+    source: str
+
+
+class Cost(Strict):
+    total_cost_usd: float
+    recorded_cost_usd: float = Field(description="Part taken from cost_usd in the traces")
+    computed_cost_usd: float = Field(description="Part priced from tokens with the price table")
+    cost_per_trace_usd: float
+    cost_per_successful_run_usd: float | None
+    failed_cost_usd: float
+    retry_cost_usd: float
+    useful_cost_usd: float = Field(description="Total minus failed runs minus retried attempts")
+    business_cost_per_failure_usd: float
+    monthly_runs: int
+    monthly_cost_usd: float
+    monthly_failure_loss_usd: float
+    engineering_cost_usd: float
+    by_layer: dict[str, LayerCost]
+    unpriced_spans: int = Field(description="Spans with tokens but no cost and no matching price")
+    unpriced_tokens: int
+    unpriced_models: list[str]
+    price_table_as_of: str
+    prices: list[PriceRow]
+
+
+class ChecklistItem(Strict):
+    id: str
+    layer: Literal["handoff", "state", "routing", "recovery", "observability"]
+    title: str
+    score: Score
+    evidence: str = Field(description="The numbers behind the score")
+    remedy: str
+    override: Score | None = None
+    override_note: str | None = None
+
+
+class QuarantineRow(Strict):
+    source_file: str
+    source_row: int | None
+    reason: str
+    raw: str | None
+
+
+class SourceInfo(Strict):
+    name: str
+    role: str
+    format: str
+    sha256: str
+    rows_loaded: int
+    rows_quarantined: int
+
+
+class Provenance(Strict):
+    tool: str = "coordination-audit"
+    version: str
+    generated_at: datetime
+    inputs: list[SourceInfo]
+    price_table_as_of: str
+    settings: dict[str, object]
+    rules: list[str]
+    redacted: bool
+
+
+class TimeBucket(Strict):
+    start: datetime
+    traces: int
+    failed: int
+
+
+class Summary(Strict):
+    traces: int
+    spans: int
+    quarantined_rows: int
+    failed_traces: int
+    silent_failures: int
+    observed_success: float
+    predicted_success: float
+    coordination_gap: float
+    findings: int
+    silenced_findings: int
+    primary_by_layer: dict[str, int] = Field(description="Failed traces by root-cause layer (primary findings)")
+    findings_by_layer: dict[str, int]
+    findings_by_severity: dict[str, int]
+    top_modes: list[tuple[str, str, int]] = Field(description="(layer, mode, primary findings), most first")
+    total_cost_usd: float
+    cost_per_successful_run_usd: float | None
+    money_lost_usd: float = Field(description="Failed runs + retried attempts + business cost of failures")
+    first_seen: datetime | None
+    last_seen: datetime | None
+    timeline: list[TimeBucket] = Field(description="Traces and failed traces per time bucket")
+    provenance: Provenance
+
+
+class AuditReport(Strict):
+    """Everything the audit found; the JSON export is exactly this model."""
+
+    summary: Summary
+    findings: list[Finding]
+    reliability: Reliability
+    cost: Cost
+    checklist: list[ChecklistItem]
+    quarantine: list[QuarantineRow]
