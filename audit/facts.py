@@ -192,9 +192,9 @@ WITH verdicts AS (
 SELECT t.*, r.span_id AS root_span_id, r.name AS root_name, r.status AS root_status,
     coalesce(v.eval_passed, r.eval_passed) AS eval_passed,
     r.duration_ms AS root_duration_ms,
-    r.status = 'error' OR coalesce(v.eval_passed, r.eval_passed) = false
+    r.status = 'error' OR coalesce(coalesce(v.eval_passed, r.eval_passed) = false, false)
         OR t.n_unrecovered_below_root > 0 AS failed,
-    r.status = 'ok' AND (coalesce(v.eval_passed, r.eval_passed) = false
+    r.status = 'ok' AND (coalesce(coalesce(v.eval_passed, r.eval_passed) = false, false)
         OR t.n_unrecovered_below_root > 0) AS silent
 FROM per_trace t
 JOIN span_facts r ON r.trace_id = t.trace_id AND r.is_root
