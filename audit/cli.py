@@ -26,8 +26,9 @@ def _settings_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per scalar setting, with the setting's own description and default."""
     group = parser.add_argument_group("settings (override the settings file)")
     for name, field in Settings.model_fields.items():
-        if field.annotation in (int, float):
-            group.add_argument(f"--{name.replace('_', '-')}", dest=name, type=field.annotation, default=None,
+        if field.annotation is int or field.annotation is float:
+            parse = int if field.annotation is int else float
+            group.add_argument(f"--{name.replace('_', '-')}", dest=name, type=parse, default=None,
                                metavar=name.upper().split("_")[0],
                                help=f"{field.description} (default {field.default})")
 

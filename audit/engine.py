@@ -3,7 +3,7 @@ runs the whole audit into an ``AuditReport``. The CLI and the app both use only 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,13 @@ from audit.cost import PriceTable, compute_cost, load_prices
 from audit.db import connect
 from audit.ingest import LoadResult, SourceFile, load_evals, load_traces
 from audit.models import (
-    AuditReport, Finding, Provenance, QuarantineRow, SourceInfo, Summary, TimeBucket,
+    AuditReport,
+    Finding,
+    Provenance,
+    QuarantineRow,
+    SourceInfo,
+    Summary,
+    TimeBucket,
 )
 from audit.redact import redact_tree
 from audit.reliability import LAYER_ORDER, compute_reliability
@@ -185,7 +191,7 @@ class Audit:
             + failed * self.settings.business_cost_per_failure_usd,
             first_seen=first, last_seen=last, timeline=self._timeline(),
             provenance=Provenance(
-                version=__version__, generated_at=datetime.now(timezone.utc), inputs=self.sources(),
+                version=__version__, generated_at=datetime.now(UTC), inputs=self.sources(),
                 price_table_as_of=self.prices.as_of, settings=self.settings.model_dump(mode="json"),
                 rules=[f"{r.id} {r.name} ({r.source})" for r in self.rules], redacted=redacted,
             ),

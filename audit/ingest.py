@@ -200,10 +200,10 @@ def _read_raw(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> l
             if rejects:
                 _renumber_after_rejects(con, [r[0] for r in rejects])
             return rejects
-        reader = "read_parquet(?)" if fmt == "parquet" else "read_json(?, format = 'auto')"
-        con.execute(f"CREATE OR REPLACE TEMP VIEW __typed AS SELECT * FROM {reader}", [path])
-        columns = con.execute("DESCRIBE __typed").fetchall()
-        as_text = ", ".join(_as_text(name, str(type_)) for name, type_, *_ in columns)
+        relation = con.read_parquet(path) if fmt == "parquet" else con.read_json(path, format="auto")
+        relation.create_view("__typed", replace=True)
+        as_text = ", ".join(_as_text(name, str(type_)) for name, type_ in zip(relation.columns, relation.types,
+                                                                             strict=True))
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE __raw AS SELECT {as_text}, row_number() OVER () AS __audit_row "
             "FROM __typed"

@@ -18,7 +18,7 @@ import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -231,9 +231,7 @@ def build_trace(trace_id: str, start: datetime, rng: random.Random, mode: str | 
             outcome = _inject(b, mode, step, rid, query, pipe, model_idx)
             if outcome == "root_error":
                 fail_root(_last_error(b))
-            elif outcome == "silent":
-                failed, eval_passed = True, False
-            elif outcome == "eval_false":
+            elif outcome == "silent" or outcome == "eval_false":
                 failed, eval_passed = True, False
             continue
         if benign == "retry_with_backoff" and step is tool:
@@ -273,7 +271,7 @@ def _is_target(mode: str, step: Step, target_llm: Step, tool: Step, b: TraceBuil
                 "silent_failure", "redundant_work"):
         return step is tool
     if mode == "lost_state":
-        return step.kind != "llm" and step is not tool or step is target_llm
+        return (step.kind != "llm" and step is not tool) or step is target_llm
     return step is target_llm  # ping_pong, unhandled_error
 
 
@@ -354,7 +352,7 @@ def _inject(b: TraceBuilder, mode: str, step: Step, rid: str, query: str, pipe: 
 def generate(traces: int, seed: int) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
     """Yield (spans, label) per trace, deterministically for a seed."""
     rng = random.Random(seed)
-    start = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 10, 1, tzinfo=UTC)
     cumulative, acc = [], 0.0
     for layer, mode, share in INJECTED:
         acc += share

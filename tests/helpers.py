@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ from audit.engine import Audit
 from audit.ingest import SourceFile
 from audit.models import AuditReport
 
-BASE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
 COLUMNS = ("trace_id", "span_id", "parent_span_id", "name", "kind", "agent", "start_time", "end_time", "status",
            "error_type", "error_message", "attempt", "model", "provider", "input_tokens", "output_tokens",
            "cost_usd", "input", "output", "eval_passed")

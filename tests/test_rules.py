@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import sqlglot
 import yaml
-
-from audit.rules import BUILTIN_RULES, load_rule_file
-from audit.errors import RuleDefinitionError
 from helpers import audit_rows, span
+
+from audit.errors import RuleDefinitionError
+from audit.rules import BUILTIN_RULES, load_rule_file
 
 CASES: dict[str, list[dict[str, Any]]] = yaml.safe_load((Path(__file__).parent / "rule_cases.yaml").read_text())
 
@@ -107,7 +107,7 @@ def test_rule_sql_missing_columns_is_named(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"rules": [{
         "id": "XX04", "name": "a.b", "layer": "state", "mode": "m", "severity": "low", "title": "title",
         "description": "descr", "remedy": "remedy", "sql": "SELECT trace_id FROM span_facts"}]}))
-    with pytest.raises(RuleDefinitionError, match="XX04.*missing evidence, span_id"):
+    with pytest.raises(RuleDefinitionError, match=r"XX04.*missing evidence, span_id"):
         audit_rows(tmp_path, case_rows({"spans": []}), rules_file=path)
 
 

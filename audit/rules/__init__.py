@@ -10,11 +10,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from audit.errors import RuleDefinitionError
+from audit.errors import RuleDefinitionError, SettingsError
 from audit.rules import handoff, recovery, routing, state
 from audit.rules.base import LAYERS, SEVERITIES, Rule, RuleSpec
 from audit.settings import describe_validation_error, read_config_file
-from audit.errors import SettingsError
 
 BUILTIN_RULES: tuple[RuleSpec, ...] = tuple(
     r.spec for family in (handoff, state, routing, recovery) for r in family.RULES

@@ -1,0 +1,66 @@
+"""Benchmark: the full audit against DuckDB's bare ``read_csv`` of the same file.
+
+Target (issue 2): a full ``report`` within 2x the bare load and under 2 GB peak memory at
+1,000,000 spans; 10,000,000 spans must complete. Both sides run in fresh processes in
+the same run, so the ratio holds on any machine.
+
+    python bench/bench_audit.py --spans 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SPANS_PER_TRACE = 9.1  # what the generator averages
+
+BARE_LOAD = (
+    "import duckdb, sys; con = duckdb.connect(); "
+    "con.execute('CREATE TABLE t AS SELECT * FROM read_csv(?)', [sys.argv[1]]); "
+    "print(con.execute('SELECT count(*) FROM t').fetchone()[0])"
+)
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MB) of a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(peak_kb, before) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spans", type=int, default=1_000_000)
+    parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "out")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    data = args.workdir / f"spans_{args.spans}.csv"
+    if not data.exists():
+        traces = max(1, int(args.spans / SPANS_PER_TRACE))
+        print(f"generating ~{args.spans:,} spans ({traces:,} traces) into {data} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "audit", "sample", "--traces", str(traces), "--seed", "11",
+                        "--output", str(data)], cwd=REPO, check=True)
+    size_mb = data.stat().st_size / 1e6
+    bare_s, bare_mb = timed([sys.executable, "-c", BARE_LOAD, str(data)])
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "report.json"
+        full_s, full_mb = timed([sys.executable, "-m", "audit", "report", str(data), "--format", "json",
+                                 "--output", str(out)])
+    print(f"file: {data.name} ({size_mb:,.0f} MB)")
+    print(f"bare DuckDB read_csv:   {bare_s:7.2f} s   (peak process memory so far {bare_mb:,.0f} MB)")
+    print(f"full audit (report):    {full_s:7.2f} s   (peak process memory {full_mb:,.0f} MB)")
+    print(f"ratio full / bare load: {full_s / bare_s:7.2f}x   (target <= 2x)")
+    print(f"peak memory:            {full_mb:7,.0f} MB  (target < 2,048 MB)")
+
+
+if __name__ == "__main__":
+    main()

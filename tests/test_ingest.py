@@ -1,0 +1,166 @@
+"""Ingest of good files and of every kind of bad one."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from helpers import root, span, write_csv
+
+from audit.db import connect
+from audit.engine import Audit
+from audit.errors import InputFileError
+from audit.ingest import SourceFile, load_evals, load_traces
+
+
+def spans_count(con) -> int:
+    return con.execute("SELECT count(*) FROM spans").fetchone()[0]
+
+
+def test_aliases_case_and_extra_columns(tmp_path: Path) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text(
+        " Trace_ID ,SpanId,parent_id,NAME,Span_Kind,start,latency_ms,STATUS,prompt_tokens,completion_tokens,team\n"
+        "t1,s1,,run,AGENT,2026-01-01T00:00:00Z,1000,OK,,,core\n"
+        "t1,s2,s1,call,LLM,2026-01-01T00:00:00.100+02:00,500,success,100,20,core\n"
+        "t1,s3,s1,rank,RERANKER,1767225600000,20,UNSET,,,core\n"
+    )
+    con = connect()
+    [res] = load_traces(con, [SourceFile.of(p)])
+    assert (res.rows_loaded, res.rows_quarantined) == (3, 0)
+    rows = con.execute("SELECT span_id, kind, status, duration_ms, input_tokens, extra, start_time FROM spans "
+                       "ORDER BY span_id").fetchall()
+    assert rows[0][:5] == ("s1", "agent", "ok", 1000.0, None)
+    assert rows[1][1:5] == ("llm", "ok", 500.0, 100)
+    assert str(rows[1][6]) == "2025-12-31 22:00:00.100000"  # offset applied, stored in UTC
+    assert rows[2][1] == "retriever" and str(rows[2][6]) == "2026-01-01 00:00:00"  # epoch ms
+    assert json.loads(rows[0][5]) == {"team": "core"}
+
+
+@pytest.mark.parametrize(("cells", "reason"), [
+    ({"trace_id": ""}, "missing trace_id"),
+    ({"name": ""}, "missing name"),
+    ({"start_time": "yesterday"}, "unparseable start_time 'yesterday'"),
+    ({"end_time": "2025-12-31T00:00:00"}, "end_time before start_time"),
+    ({"input_tokens": "-4"}, "negative tokens"),
+    ({"status": "maybe"}, "unknown status 'maybe'"),
+    ({"attempt": "0"}, "attempt must be a whole number >= 1"),
+    ({"eval_passed": "perhaps"}, "eval_passed must be true or false"),
+    ({"end_time": ""}, "missing end_time and duration_ms"),
+])
+def test_bad_rows_are_quarantined_with_reason(tmp_path: Path, cells: dict, reason: str) -> None:
+    good = span("s1", "step")
+    bad = {**span("s2", "step", at=100), **cells}
+    con = connect()
+    [res] = load_traces(con, [SourceFile.of(write_csv(tmp_path / "t.csv", [good, bad]))])
+    assert (res.rows_loaded, res.rows_quarantined) == (1, 1)
+    row, why = con.execute("SELECT source_row, reason FROM quarantine").fetchone()
+    assert row == 2 and reason in why
+
+
+def test_duplicate_span_id_quarantined_and_reload_replaces(tmp_path: Path) -> None:
+    p = write_csv(tmp_path / "t.csv", [root(), span("a", "x"), span("a", "x", at=5)])
+    con = connect()
+    load_traces(con, [SourceFile.of(p)])
+    assert spans_count(con) == 2
+    assert "duplicate span_id 'a' in trace 't1' (first at row 2)" in con.execute("SELECT reason FROM quarantine").fetchone()[0]
+    load_traces(con, [SourceFile.of(p)])  # the same file again replaces, not doubles
+    assert spans_count(con) == 2
+    assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 1
+
+
+def test_malformed_csv_row_is_quarantined_with_its_row(tmp_path: Path) -> None:
+    p = write_csv(tmp_path / "t.csv", [root(), span("a", "x"), span("b", "y", at=10)])
+    lines = p.read_text().splitlines()
+    lines.insert(2, "t1,zz,root,broken,chain,2026-01-01T00:00:00,2026-01-01T00:00:01,ok,extra,cells,too,many,"
+                    "a,b,c,d,e,f,g,h,i")
+    p.write_text("\n".join(lines) + "\n")
+    con = connect()
+    [res] = load_traces(con, [SourceFile.of(p)])
+    assert (res.rows_loaded, res.rows_quarantined) == (3, 1)
+    assert con.execute("SELECT source_row FROM quarantine").fetchone()[0] == 2
+    assert con.execute("SELECT source_row FROM spans WHERE span_id = 'b'").fetchone()[0] == 4
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "is empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", "binary"),
+    ("trace_id;name\n".encode("utf-16"), "binary"),
+    (b"trace_id,name\n\xff\xfe\xfa caf\xe9\n" * 3, "not UTF-8"),
+    (b"trace_id,span_id,name,start_time,end_time,status\n", "no data rows"),
+    (b"span,name,start_time,end_time,status\nx,y,2026-01-01,2026-01-01,ok\n", "no trace_id"),
+    (b"traceid_x,spn,name,start_time,status\na,b,c,2026-01-01,ok\n", "did you mean"),
+    (b"   \n\n", "white space"),
+])
+def test_unreadable_files_get_one_clear_message(tmp_path: Path, content: bytes, message: str) -> None:
+    p = tmp_path / "bad.csv"
+    p.write_bytes(content)
+    with pytest.raises(InputFileError, match=message):
+        load_traces(connect(), [SourceFile.of(p)])
+
+
+def test_nothing_is_loaded_when_one_file_of_a_call_is_unreadable(tmp_path: Path) -> None:
+    good = write_csv(tmp_path / "good.csv", [root(), span("a", "x")])
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"")
+    con = connect()
+    with pytest.raises(InputFileError):
+        load_traces(con, [SourceFile.of(good), SourceFile.of(bad)])
+    assert spans_count(con) == 0
+    assert con.execute("SELECT count(*) FROM sources").fetchone()[0] == 0
+
+
+def test_gzip_parquet_and_jsonl(tmp_path: Path) -> None:
+    rows = [root(), span("a", "x", input_tokens=5)]
+    csv_path = write_csv(tmp_path / "t.csv", rows)
+    gz = tmp_path / "t.csv.gz"
+    gz.write_bytes(gzip.compress(csv_path.read_bytes()))
+    df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    pq = tmp_path / "t.parquet"
+    df.assign(trace_id="t2").to_parquet(pq)
+    jl = tmp_path / "t.jsonl"
+    jl.write_text("\n".join(json.dumps({**r, "trace_id": "t3", "metadata": {"k": [1, 2]}}) for r in rows))
+    con = connect()
+    res = load_traces(con, [SourceFile.of(gz), SourceFile.of(pq), SourceFile.of(jl)])
+    assert [r.format for r in res] == ["csv", "parquet", "json"]
+    assert con.execute("SELECT count(DISTINCT trace_id), count(*) FROM spans").fetchone() == (3, 6)
+    assert json.loads(con.execute("SELECT metadata FROM spans WHERE trace_id='t3' AND span_id='a'").fetchone()[0]) == {"k": [1, 2]}
+
+
+def test_truncated_jsonl_is_a_clear_error(tmp_path: Path) -> None:
+    p = tmp_path / "t.jsonl"
+    p.write_text('{"trace_id": "t1", "span_id": "a", "name": "x"}\n{"trace_id": "t1", "spa')
+    with pytest.raises(InputFileError, match="could not be read as JSON Lines"):
+        load_traces(connect(), [SourceFile.of(p)])
+
+
+def test_evals_join_onto_root(tmp_path: Path) -> None:
+    traces = write_csv(tmp_path / "t.csv", [root(), span("a", "x"), root(trace="t2"), span("a", "x", trace="t2")])
+    evals = tmp_path / "evals.csv"
+    evals.write_text("trace_id,eval_passed\nt1,false\nt2,true\nt3,maybe\n")
+    audit = Audit.open()
+    audit.load([SourceFile.of(traces)])
+    res = audit.load_evals(SourceFile.of(evals))
+    assert (res.rows_loaded, res.rows_quarantined) == (2, 1)
+    report = audit.run()
+    assert report.summary.failed_traces == 1 and report.summary.silent_failures == 1
+    assert [f.trace_id for f in report.findings if f.primary] == ["t1"]
+
+
+def test_evals_file_without_columns(tmp_path: Path) -> None:
+    evals = tmp_path / "e.csv"
+    evals.write_text("trace,verdict\nt1,false\n")
+    with pytest.raises(InputFileError, match="needs columns trace_id and eval_passed"):
+        load_evals(connect(), SourceFile.of(evals))
+
+
+def test_database_file_can_be_reopened(tmp_path: Path) -> None:
+    db = tmp_path / "audit.duckdb"
+    audit = Audit.open(db)
+    audit.load([SourceFile.of(write_csv(tmp_path / "t.csv", [root(), span("a", "x")]))])
+    audit.con.close()
+    again = Audit.open(db)
+    assert again.run().summary.spans == 2

@@ -1,0 +1,85 @@
+"""Reliability arithmetic, checked against figures known independently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import audit_rows, span
+
+from audit.reliability import chain_reliability, wilson_interval, with_retries
+
+
+def test_compounding_reference() -> None:
+    assert chain_reliability(0.97, 6) == pytest.approx(0.8330, abs=5e-5)
+    assert chain_reliability(1.0, 10) == 1.0
+
+
+def test_retries() -> None:
+    assert with_retries(0.9, 1) == pytest.approx(0.9)
+    assert with_retries(0.9, 3) == pytest.approx(0.999)
+    assert with_retries(0.5, 0) == pytest.approx(0.5)  # at least one attempt
+
+
+def test_wilson_known_values() -> None:
+    lo, hi = wilson_interval(8, 10)
+    assert (round(lo, 3), round(hi, 3)) == (0.490, 0.943)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    lo, hi = wilson_interval(100, 100)
+    assert hi == 1.0 and lo == pytest.approx(0.963, abs=1e-3)
+
+
+def six_step_rows(n_traces: int = 100, failures_per_step: int = 3) -> list[dict]:
+    """Six top-level steps; step k fails (unrecovered) in its own `failures_per_step` traces."""
+    rows = []
+    for t in range(n_traces):
+        tid = f"t{t:03d}"
+        failing_step = t // failures_per_step if t < 6 * failures_per_step else None
+        rows.append(span("root", "pipeline", trace=tid, parent=None, ms=10_000, kind="agent",
+                         status="error" if failing_step is not None else "ok"))
+        for k in range(6):
+            bad = k == failing_step
+            rows.append(span(f"s{k}", f"step_{k}", trace=tid, at=100 * k + 1, ms=90,
+                             status="error" if bad else "ok",
+                             error_type="ValueError" if bad else "", error_message="boom" if bad else ""))
+    return rows
+
+
+def test_six_steps_at_97_percent_predict_83_3(tmp_path: Path) -> None:
+    _, report = audit_rows(tmp_path, six_step_rows())
+    r = report.reliability
+    assert sorted(r.pipeline_steps) == [f"step_{k}" for k in range(6)]
+    assert all(s.effective_rate == pytest.approx(0.97) for s in r.steps if s.in_pipeline)
+    assert r.predicted_success == pytest.approx(0.97**6)
+    assert round(r.predicted_success * 100, 1) == 83.3
+    assert r.observed_success == pytest.approx(0.82)
+    assert r.coordination_gap == pytest.approx(0.97**6 - 0.82)
+
+
+def test_retries_raise_effective_over_first_attempt(tmp_path: Path) -> None:
+    rows = []
+    for t in range(10):
+        tid = f"t{t}"
+        rows.append(span("root", "pipeline", trace=tid, parent=None, ms=10_000, kind="agent"))
+        if t < 4:  # first attempt fails, retry after back-off succeeds
+            rows.append(span("a1", "fetch", trace=tid, at=1, status="error", error_type="ReadTimeout",
+                             error_message="timed out"))
+            rows.append(span("a2", "fetch", trace=tid, at=1500, attempt=2))
+        else:
+            rows.append(span("a1", "fetch", trace=tid, at=1))
+    _, report = audit_rows(tmp_path, rows)
+    [step] = [s for s in report.reliability.steps if s.name == "fetch"]
+    assert step.first_attempt_rate == pytest.approx(0.6)
+    assert step.effective_rate == 1.0
+    assert step.retries == 4
+    assert report.reliability.observed_success == 1.0
+    assert report.findings == []  # retried with back-off and recovered: the recovery layer working
+    assert report.reliability.what_if.predicted_with_attempts[2] == pytest.approx(1 - 0.4**2)
+
+
+def test_what_if_layer_fixed(tmp_path: Path) -> None:
+    rows = six_step_rows(20, 1)  # 6 failed traces, root cause: unhandled errors (recovery)
+    _, report = audit_rows(tmp_path, rows)
+    assert report.reliability.observed_success == pytest.approx(14 / 20)
+    assert report.reliability.what_if.success_if_layer_fixed["recovery"] == pytest.approx(1.0)
+    assert report.reliability.what_if.success_if_layer_fixed["handoff"] == pytest.approx(14 / 20)
