@@ -9,6 +9,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+from pydantic import TypeAdapter
 
 from audit import __version__
 from audit.checklist import score_checklist
@@ -134,9 +135,9 @@ class Audit:
     # -- report parts ----------------------------------------------------------------------
 
     def _findings(self) -> list[Finding]:
-        df = self.findings_frame()
-        df = df.astype(object).where(df.notna(), None)
-        return [Finding.model_validate(r) for r in df.to_dict(orient="records")]
+        cur = self.con.execute(f"SELECT * FROM findings ORDER BY {FINDINGS_ORDER}")
+        names = [d[0] for d in cur.description or []]
+        return _FINDINGS.validate_python([dict(zip(names, row, strict=True)) for row in cur.fetchall()])
 
     def _quarantine(self) -> list[QuarantineRow]:
         return [
@@ -198,4 +199,5 @@ class Audit:
         )
 
 
+_FINDINGS = TypeAdapter(list[Finding])
 FINDINGS_ORDER = "\"primary\" DESC, CASE severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, trace_id, start_time"

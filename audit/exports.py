@@ -12,13 +12,12 @@ import csv
 import html
 import io
 import json
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
-
-from audit.charts import LAYER_COLOURS, report_figures
 from audit.models import AuditReport
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 Format = Literal["json", "md", "html", "csv"]
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -157,6 +156,10 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def to_html(report: AuditReport, max_findings: int = 500) -> str:
+    from plotly.offline import get_plotlyjs  # heavy: only the HTML export needs it
+
+    from audit.charts import LAYER_COLOURS, report_figures
+
     s, c = report.summary, report.cost
     figs = report_figures(report)
     kpis = [("Traces", f"{s.traces:,}"), ("Observed success", _pct(s.observed_success)),

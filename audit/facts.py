@@ -108,6 +108,7 @@ def build_facts(con: duckdb.DuckDBPyConnection) -> None:
 
 # A step is its name, agent and parent step: frameworks name every model call after its
 # client class (ChatOpenAI), so calls under different steps must not count as retries.
+# Keys are hashed so the window sorts compare integers, not strings.
 STEP = "PARTITION BY trace_id, step_key ORDER BY start_time, attempt, span_id"
 TRANSIENT_LIST = ", ".join(f"'{f}'" for f in TRANSIENT)
 
@@ -115,7 +116,8 @@ SPAN_FACTS_SQL = f"""
 CREATE OR REPLACE TABLE span_facts AS
 WITH base AS (
     SELECT s.*, coalesce(p.name, '') AS parent_name, p.span_id IS NOT NULL AS has_parent,
-           s.name || '|' || coalesce(s.agent, '') || '|' || coalesce(p.name, '') AS step_key,
+           hash(s.name, coalesce(s.agent, ''), coalesce(p.name, '')) AS step_key,
+           CASE WHEN s.input IS NOT NULL AND s.input <> '' THEN hash(s.input) END AS input_key,
            CASE WHEN s.status = 'error'
                 THEN coalesce(s.error_type, '') || ': ' || coalesce(s.error_message, '') END AS error_text
     FROM spans s
@@ -128,52 +130,51 @@ WITH base AS (
         lag(error_text) OVER (w) AS prev_error_text,
         lag(attempt) OVER (w) AS prev_attempt,
         date_diff('millisecond', lag(end_time) OVER (w), start_time) AS gap_ms,
-        count(*) OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS later_runs,
-        count(CASE WHEN status = 'ok' THEN 1 END)
-            OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS later_ok_runs,
-        count(CASE WHEN status = 'ok' THEN 1 END) OVER (
-            PARTITION BY trace_id, step_key, input ORDER BY start_time, attempt, span_id
-            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prior_ok_same_input,
-        count(*) OVER (PARTITION BY trace_id, step_key, input) AS same_input_runs
+        sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) OVER (PARTITION BY trace_id, step_key) AS step_ok_runs,
+        sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) OVER (w) AS ok_runs_so_far
     FROM base
     WINDOW w AS ({STEP})
-), classified AS (
+), inputs AS (
     SELECT *,
+        sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) OVER (
+            PARTITION BY trace_id, step_key, input_key ORDER BY start_time, attempt, span_id)
+            - CASE WHEN status = 'ok' THEN 1 ELSE 0 END AS prior_ok_same_input,
+        CASE WHEN input_key IS NULL THEN 1
+             ELSE count(*) OVER (PARTITION BY trace_id, step_key, input_key) END AS same_input_runs
+    FROM steps
+), classified AS (
+    SELECT * EXCLUDE (step_ok_runs, ok_runs_so_far),
+        step_runs - run_index AS later_runs,
+        step_ok_runs - ok_runs_so_far AS later_ok_runs,
         coalesce(prev_status = 'error' OR attempt > prev_attempt, false) AS is_retry,
         CASE WHEN error_text IS NOT NULL THEN {family_case("error_text")} END AS error_family,
         CASE WHEN prev_error_text IS NOT NULL THEN {family_case("prev_error_text")} END AS prev_error_family,
-        status = 'error' AND later_ok_runs = 0 AS unrecovered_error,
+        status = 'error' AND step_ok_runs - ok_runs_so_far = 0 AS unrecovered_error,
         coalesce({regex_match("error_text", CLIENT_RETRIES_EXHAUSTED)}, false) AS client_retries_exhausted,
-        status = 'ok' AND coalesce({regex_match("output", LIMIT_IN_OUTPUT)}, false) AS limit_in_output
-    FROM steps
-), children AS (
+        status = 'ok' AND output ILIKE '%limit%' AND coalesce({regex_match("output", LIMIT_IN_OUTPUT)}, false)
+            AS limit_in_output
+    FROM inputs
+), origins AS (
     -- An error is where it originates: a parent failing with its child's error, or over a
     -- child error nobody recovered, only propagates it.
-    SELECT c.trace_id, c.parent_span_id AS span_id, count(*) AS n_children,
-           count(CASE WHEN c.unrecovered_error OR (c.status = 'error' AND c.error_text = p.error_text)
-                      THEN 1 END) AS n_origin_children
+    SELECT c.trace_id, c.parent_span_id AS span_id
     FROM classified c
-    JOIN classified p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+    JOIN classified p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id AND p.status = 'error'
+    WHERE c.status = 'error' AND (c.unrecovered_error OR c.error_text = p.error_text)
     GROUP BY c.trace_id, c.parent_span_id
 ), roots AS (
-    SELECT trace_id, span_id AS root_span_id FROM (
-        SELECT c.trace_id, c.span_id, row_number() OVER (
-            PARTITION BY c.trace_id ORDER BY c.start_time, c.span_id) AS k
-        FROM classified c
-        LEFT JOIN classified p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
-        WHERE p.span_id IS NULL
-    ) WHERE k = 1
+    SELECT trace_id, arg_min(span_id, start_time) AS root_span_id
+    FROM classified WHERE NOT has_parent GROUP BY trace_id
 )
 SELECT c.*,
     c.span_id = r.root_span_id AS is_root,
     -- a pipeline stage: a child of the root, or a parentless span beside it (flat traces)
     c.span_id <> r.root_span_id AND (NOT c.has_parent OR c.parent_span_id = r.root_span_id) AS top_level,
-    coalesce(k.n_children, 0) AS n_children,
-    c.status = 'error' AND coalesce(k.n_origin_children, 0) > 0 AS propagated,
+    o.span_id IS NOT NULL AS propagated,
     coalesce(c.error_family IN ({TRANSIENT_LIST}), false) AS transient_error
 FROM classified c
 JOIN roots r USING (trace_id)
-LEFT JOIN children k ON k.trace_id = c.trace_id AND k.span_id = c.span_id
+LEFT JOIN origins o ON o.trace_id = c.trace_id AND o.span_id = c.span_id
 """
 
 TRACE_FACTS_SQL = """

@@ -157,7 +157,7 @@ def _load_one(
     con.execute(f"CREATE OR REPLACE TEMP TABLE __staged AS {_staging_sql(mapping)}", [source.name])
     con.execute(_MARK_DUPLICATES_SQL, [source.name])
     con.execute(_INSERT_SPANS_SQL)
-    con.execute(_INSERT_QUARANTINE_SQL, [source.name])
+    con.execute(_insert_quarantine_sql(headers), [source.name])
     for line, raw, reason in rejects:
         con.execute(
             "INSERT INTO quarantine VALUES (?, ?, ?, ?)", [source.name, line, raw, f"malformed CSV row: {reason}"]
@@ -255,9 +255,10 @@ def _timestamp(expr: str) -> str:
     )
 
 
-def _row_json(headers: list[str]) -> str:
-    """The row as the file gave it (a JSON object of its columns), for the quarantine."""
-    fields = ", ".join(f"{quote_ident(h)} := {quote_ident(h)}" for h in headers)
+def _row_json(headers: list[str], alias: str = "") -> str:
+    """Columns as the file gave them, as one JSON object (extra columns; quarantined rows)."""
+    prefix = f"{alias}." if alias else ""
+    fields = ", ".join(f"{quote_ident(h)} := {prefix}{quote_ident(h)}" for h in headers)
     return f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
 
 
@@ -268,15 +269,13 @@ def _word_list(words: tuple[str, ...]) -> str:
 def _staging_sql(m: ColumnMapping) -> str:
     """Typed values plus the reason a row breaks the contract (NULL when it does not)."""
     extra = _row_json(list(m.extra)) if m.extra else "CAST(NULL AS VARCHAR)"
-    raw = _row_json(list(m.mapped.values()) + list(m.extra))
     kinds = _word_list(KINDS)
     synonyms = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KIND_SYNONYMS.items())
     return f"""
     WITH r AS (
         SELECT __audit_row AS source_row,
                {", ".join(f"{_text(m, c)} AS r_{c}" for c in CANONICAL)},
-               {extra} AS extra,
-               {raw} AS raw_json
+               {extra} AS extra
         FROM __raw
     ), t AS (
         SELECT *,
@@ -306,7 +305,7 @@ def _staging_sql(m: ColumnMapping) -> str:
         COALESCE(attempt_v, 1) AS attempt, r_model AS model, r_provider AS provider,
         in_tok AS input_tokens, out_tok AS output_tokens, cost_v AS cost_usd,
         r_input AS input, r_output AS output, eval_v AS eval_passed, r_metadata AS metadata,
-        extra, ? AS source_file, source_row, raw_json,
+        extra, ? AS source_file, source_row,
         NULLIF(concat_ws('; ',
             CASE WHEN r_trace_id IS NULL THEN 'missing trace_id' END,
             CASE WHEN r_span_id IS NULL THEN 'missing span_id' END,
@@ -365,12 +364,15 @@ SELECT trace_id, span_id, parent_span_id, name, kind, agent, start_time, end_tim
        error_type, error_message, attempt, model, provider, input_tokens, output_tokens, cost_usd,
        input, output, eval_passed, metadata, extra, source_file, source_row
 FROM __staged WHERE reason IS NULL
-ORDER BY source_row
 """
 
-_INSERT_QUARANTINE_SQL = """
+def _insert_quarantine_sql(headers: list[str]) -> str:
+    """Bad rows with the row as the file gave it; JSON is built for those rows only."""
+    return f"""
 INSERT INTO quarantine
-SELECT ?, source_row, raw_json, reason FROM __staged WHERE reason IS NOT NULL ORDER BY source_row
+SELECT ?, s.source_row, {_row_json(headers, 'r')}, s.reason
+FROM __staged s JOIN __raw r ON r.__audit_row = s.source_row
+WHERE s.reason IS NOT NULL ORDER BY s.source_row
 """
 
 
@@ -401,7 +403,6 @@ def load_evals(con: duckdb.DuckDBPyConnection, source: SourceFile) -> LoadResult
             SELECT __audit_row AS source_row, {tid} AS trace_id,
                    CASE WHEN lower({ev}) IN ({_word_list(TRUE_WORDS)}) THEN true
                         WHEN lower({ev}) IN ({_word_list(FALSE_WORDS)}) THEN false END AS eval_passed,
-                   {_row_json(headers)} AS raw_json,
                    CASE WHEN {tid} IS NULL THEN 'missing trace_id'
                         WHEN lower({ev}) NOT IN ({_word_list(TRUE_WORDS + FALSE_WORDS)}) OR {ev} IS NULL
                         THEN 'eval_passed must be true or false' END AS reason
@@ -413,7 +414,7 @@ def load_evals(con: duckdb.DuckDBPyConnection, source: SourceFile) -> LoadResult
         con.execute(
             "INSERT INTO evals SELECT trace_id, eval_passed, ? FROM __staged WHERE reason IS NULL", [source.name]
         )
-        con.execute(_INSERT_QUARANTINE_SQL, [source.name])
+        con.execute(_insert_quarantine_sql(headers), [source.name])
         for line, raw, reason in rejects:
             con.execute("INSERT INTO quarantine VALUES (?, ?, ?, ?)", [source.name, line, raw, reason])
         loaded, quarantined = con.execute(
