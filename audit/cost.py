@@ -170,29 +170,48 @@ def compute_cost(con: duckdb.DuckDBPyConnection, table: PriceTable, settings: Se
     )
     failed_cost = sum(c for _, c in failed_by_layer.values())
     retry_cost = float(sum(retry_by_layer.values()))
-    scale = settings.monthly_runs / n_traces if n_traces else 0.0
-    by_layer = {}
-    for layer in LAYER_ORDER:
-        n, fcost = failed_by_layer.get(layer, (0, 0.0))
-        rcost = float(retry_by_layer.get(layer, 0.0))
-        business = n * settings.business_cost_per_failure_usd
-        monthly = (fcost + rcost + business) * scale
-        by_layer[layer] = LayerCost(
-            failed_traces=n, failed_cost_usd=fcost, business_cost_usd=business, retry_cost_usd=rcost,
-            monthly_loss_usd=monthly,
-            payback_months=settings.engineering_cost_usd / monthly if monthly > 0 else None,
+    by_layer = {
+        layer: LayerCost(
+            failed_traces=failed_by_layer.get(layer, (0, 0.0))[0],
+            failed_cost_usd=failed_by_layer.get(layer, (0, 0.0))[1],
+            business_cost_usd=0.0, retry_cost_usd=float(retry_by_layer.get(layer, 0.0)),
+            monthly_loss_usd=0.0, payback_months=None,
         )
+        for layer in LAYER_ORDER
+    }
     successes = n_traces - n_failed
-    waste = failed_cost + retry_cost
-    return Cost(
+    cost = Cost(
+        traces=n_traces, failed_traces=n_failed,
         total_cost_usd=total, recorded_cost_usd=recorded, computed_cost_usd=computed,
         cost_per_trace_usd=total / n_traces if n_traces else 0.0,
         cost_per_successful_run_usd=total / successes if successes else None,
-        failed_cost_usd=failed_cost, retry_cost_usd=retry_cost, useful_cost_usd=max(total - waste, 0.0),
-        business_cost_per_failure_usd=settings.business_cost_per_failure_usd,
-        monthly_runs=settings.monthly_runs, monthly_cost_usd=total * scale,
-        monthly_failure_loss_usd=(waste + n_failed * settings.business_cost_per_failure_usd) * scale,
-        engineering_cost_usd=settings.engineering_cost_usd, by_layer=by_layer,
+        failed_cost_usd=failed_cost, retry_cost_usd=retry_cost,
+        useful_cost_usd=max(total - failed_cost - retry_cost, 0.0),
+        business_cost_per_failure_usd=0.0, monthly_runs=0, monthly_cost_usd=0.0, monthly_failure_loss_usd=0.0,
+        engineering_cost_usd=0.0, by_layer=by_layer,
         unpriced_spans=unpriced, unpriced_tokens=int(unpriced_tokens), unpriced_models=models,
         price_table_as_of=table.as_of, prices=price_rows(table),
     )
+    return project(cost, settings.monthly_runs, settings.business_cost_per_failure_usd, settings.engineering_cost_usd)
+
+
+def project(cost: Cost, monthly_runs: int, business_cost_per_failure: float, engineering_cost: float) -> Cost:
+    """Monthly figures and payback for a run volume and business assumptions.
+
+    Pure arithmetic over the audited spend, so the app's what-if inputs answer at once.
+    """
+    scale = monthly_runs / cost.traces if cost.traces else 0.0
+    by_layer = {}
+    for layer, lc in cost.by_layer.items():
+        business = lc.failed_traces * business_cost_per_failure
+        monthly = (lc.failed_cost_usd + lc.retry_cost_usd + business) * scale
+        by_layer[layer] = lc.model_copy(update={
+            "business_cost_usd": business, "monthly_loss_usd": monthly,
+            "payback_months": engineering_cost / monthly if monthly > 0 else None,
+        })
+    waste = cost.failed_cost_usd + cost.retry_cost_usd + cost.failed_traces * business_cost_per_failure
+    return cost.model_copy(update={
+        "business_cost_per_failure_usd": business_cost_per_failure, "monthly_runs": monthly_runs,
+        "monthly_cost_usd": cost.total_cost_usd * scale, "monthly_failure_loss_usd": waste * scale,
+        "engineering_cost_usd": engineering_cost, "by_layer": by_layer,
+    })

@@ -24,6 +24,11 @@ class InputFileError(AuditError):
 
     title = "Cannot read trace file"
 
+    def __init__(self, message: str, found_columns: list[str] | None = None, file: str | None = None) -> None:
+        super().__init__(message)
+        self.found_columns = found_columns  # set when only the column mapping is wrong
+        self.file = file
+
 
 class RuleDefinitionError(AuditError):
     """A rule (built-in or from a user's rule file) that breaks the catalog contract."""

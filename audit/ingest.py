@@ -145,7 +145,8 @@ def _load_one(
         raise InputFileError(
             f"{source.name}: no {', '.join(missing)} column{'s' if len(missing) > 1 else ''}{hints}. "
             f"Expected the columns of TRACE_FORMAT.md ({', '.join(CANONICAL[:5])}, ...); "
-            f"found: {', '.join(headers[:20]) or 'none'}"
+            f"found: {', '.join(headers[:20]) or 'none'}",
+            found_columns=headers, file=source.name,
         )
     (n_rows,) = con.execute("SELECT count(*) FROM __raw").fetchone() or (0,)
     if n_rows == 0 and not rejects:

@@ -100,6 +100,8 @@ class PriceRow(Strict):
 
 
 class Cost(Strict):
+    traces: int
+    failed_traces: int
     total_cost_usd: float
     recorded_cost_usd: float = Field(description="Part taken from cost_usd in the traces")
     computed_cost_usd: float = Field(description="Part priced from tokens with the price table")
