@@ -35,6 +35,29 @@ def with_retries(p: float, attempts: int) -> float:
     return 1 - (1 - p) ** max(1, attempts)
 
 
+def per_step_rate(rel: Reliability) -> float:
+    """Geometric-mean first-attempt rate of the pipeline's steps."""
+    n = len(rel.pipeline_steps)
+    return rel.predicted_first_attempt ** (1 / n) if n else 1.0
+
+
+def project_end_to_end(rel: Reliability, attempts: int = 1, chain_length: int | None = None,
+                       fixed_layer: str | None = None) -> float:
+    """What-if: end-to-end success with k attempts per step, a chain length, and one layer fixed.
+
+    Fixing a layer removes the share of failures whose root cause is in it (from the
+    audit's primary findings) from every step's failure rate; attempts then compound as
+    independent tries, and the chain as independent steps.
+    """
+    p = per_step_rate(rel)
+    if fixed_layer and rel.observed_success < 1:
+        fixed = rel.what_if.success_if_layer_fixed.get(fixed_layer, rel.observed_success)
+        removed = (fixed - rel.observed_success) / (1 - rel.observed_success)
+        p = 1 - (1 - p) * (1 - removed)
+    n = len(rel.pipeline_steps) if chain_length is None else chain_length
+    return chain_reliability(with_retries(p, attempts), n)
+
+
 def product(values: Iterable[float]) -> float:
     return math.prod(values)
 

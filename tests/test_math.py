@@ -83,3 +83,16 @@ def test_what_if_layer_fixed(tmp_path: Path) -> None:
     assert report.reliability.observed_success == pytest.approx(14 / 20)
     assert report.reliability.what_if.success_if_layer_fixed["recovery"] == pytest.approx(1.0)
     assert report.reliability.what_if.success_if_layer_fixed["handoff"] == pytest.approx(14 / 20)
+
+
+def test_projection_what_ifs(tmp_path: Path) -> None:
+    from audit.reliability import per_step_rate, project_end_to_end
+
+    _, report = audit_rows(tmp_path, six_step_rows())
+    r = report.reliability
+    assert per_step_rate(r) == pytest.approx(0.97)
+    assert project_end_to_end(r) == pytest.approx(0.97**6)
+    assert project_end_to_end(r, attempts=2) == pytest.approx((1 - 0.03**2) ** 6)
+    assert project_end_to_end(r, chain_length=10) == pytest.approx(0.97**10)
+    assert project_end_to_end(r, fixed_layer="recovery") == pytest.approx(1.0)  # every failure was unhandled
+    assert project_end_to_end(r, fixed_layer="handoff") == pytest.approx(0.97**6)

@@ -1,0 +1,47 @@
+"""Export: the audit as HTML, Markdown, JSON and findings CSV, with the lead's overrides."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from audit.exports import render
+from pages.common import current
+
+loaded = current()
+
+st.title("Export")
+st.write("Download the audit to share. Trace content is escaped in HTML, spreadsheet formulas are neutralised in "
+         "CSV, and checklist overrides are included.")
+redact = st.toggle("Redact e-mails, API keys, bearer tokens and card numbers", value=False)
+report = loaded.report
+if redact:
+    from audit.models import AuditReport
+    from audit.redact import redact_tree
+
+    report = AuditReport.model_validate(redact_tree(report.model_dump(mode="json")))
+    report.summary.provenance.redacted = True
+if loaded.overrides:
+    st.caption("Overrides included: " + ", ".join(f"{k} → {v['score']}" for k, v in loaded.overrides.items()))
+
+
+@st.cache_data(show_spinner="Rendering…", max_entries=16)
+def rendered(key: str, fmt: str, overrides_json: str, redacted: bool, _report: object) -> str:
+    """Exports of this session's audit, keyed by dataset, format, overrides and redaction."""
+    return render(_report, fmt, json.loads(overrides_json))  # type: ignore[arg-type]
+
+
+overrides = json.dumps(loaded.overrides, sort_keys=True)
+cols = st.columns(4)
+for col, (fmt, label, mime, name) in zip(cols, (
+    ("html", "HTML report", "text/html", "coordination-audit.html"),
+    ("md", "Markdown", "text/markdown", "coordination-audit.md"),
+    ("json", "JSON", "application/json", "coordination-audit.json"),
+    ("csv", "Findings CSV", "text/csv", "coordination-audit-findings.csv"),
+), strict=True):
+    col.download_button(label, rendered(loaded.key, fmt, overrides, redact, report), file_name=name, mime=mime,
+                        width="stretch", key=f"dl_{fmt}")
+
+with st.expander("Preview (Markdown)"):
+    st.markdown(rendered(loaded.key, "md", overrides, redact, report))
