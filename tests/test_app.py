@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import write_csv
 from streamlit.testing.v1 import AppTest
+from test_math import six_step_rows
 
 from audit.engine import Audit
 from audit.ingest import SourceFile
-from helpers import write_csv
-from test_math import six_step_rows
 
 REPO = Path(__file__).resolve().parent.parent
 PAGES = ["pages/upload.py", "pages/overview.py", "pages/failures.py", "pages/reliability.py", "pages/costs.py",

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from helpers import root, span, write_csv
 from test_math import six_step_rows
 
