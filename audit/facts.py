@@ -15,15 +15,18 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
     (
         "recursion_limit",
         "GraphRecursionError|recursion limit|RecursionError|maximum recursion depth|MaxTurnsExceeded"
-        "|max(imum)?[ _]?(turns|iterations|steps|rounds)[ _]?(exceeded|reached)|iteration limit"
-        "|stopped due to (iteration|max)|too many (iterations|steps|turns|rounds)",
+        "|max(imum)?[ _]?(turns|iterations|steps|rounds)[^a-z]{0,12}(exceeded|reached)|iteration limit"
+        "|stopped due to (iteration|max)|too many (iterations|steps|turns|rounds)"
+        "|reached max(imum)? (number of )?(steps|turns|iterations|rounds)"
+        "|max(imum)? number of (turns|rounds|iterations|consecutive)",
     ),
     (
         "unknown_tool",
         "is not a valid (tool|function|node|agent)|unknown (tool|function|agent|node|route|destination|handoff)"
         "|no such (tool|function|agent|node)|(tool|function|agent|node|handoff)( named)? ?[^ ]{0,60} (was )?not found"
         "|ToolNotFound|unrecognized (tool|function)|invalid tool name|not a registered tool|no tool named"
-        "|tool_not_found|unknown_tool|unsupported tool",
+        "|tool_not_found|unknown_tool|unsupported tool|(action|tool)[^.]{0,60}(don't|does not|doesn't) exist"
+        "|no handoff|Method not found|-32601",
     ),
     (
         "context_overflow",
@@ -35,11 +38,12 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
     (
         "rate_limit",
         "RateLimit|rate[ _-]limit|Too Many Requests|(error code|status( code)?|http)[: =]*429|^429"
-        "|quota|ResourceExhausted|RESOURCE_EXHAUSTED|throttl",
+        "|quota|ResourceExhausted|RESOURCE_EXHAUSTED|resource has been exhausted|throttl",
     ),
     (
         "timeout",
-        "timeout|timed out|time out|deadline exceeded|DEADLINE_EXCEEDED|(error code|status( code)?|http)[: =]*504"
+        "timeout|timed out|time out|deadline exceeded|DeadlineExceeded|DEADLINE_EXCEEDED"
+        "|(error code|status( code)?|http)[: =]*504"
         "|Gateway Time",
     ),
     (
@@ -58,7 +62,14 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
         "invalid (tool |function )?(call )?arguments|with kwargs|Please fix your mistakes|ToolInputValidationError"
         "|args_schema|unexpected keyword argument|missing [0-9]+ required (positional|keyword)"
         "|takes [0-9]+ positional|parse tool call arguments|invalid_function_arguments|InvalidToolCall"
-        "|invalid_tool_call|bad (tool )?arguments|tool input|arguments? (is|are) (not valid|invalid)",
+        "|invalid_tool_call|bad (tool )?arguments|tool input|arguments? (is|are) (not valid|invalid)"
+        "|function[.]arguments|Invalid params|-32602",
+    ),
+    (
+        # syntax errors of the output itself win over the "validation error" wrapper around them
+        "parse",
+        "json_invalid|Invalid JSON|JSONDecodeError|Expecting value|Unterminated string|EOF while parsing"
+        "|Expecting property name|Expecting ',' delimiter|not valid JSON",
     ),
     (
         "schema",
@@ -79,12 +90,13 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
         "KeyError|missing variables|Missing some input keys|missing (required )?(input |state )?key"
         "|InvalidUpdateError|EmptyChannelError|is undefined|not found in (state|context|memory|store|session)"
         "|(state|context|memory)( key)? (missing|lost|was lost)|lost (context|state)|checkpoint not found"
-        "|no checkpoint|object is not subscriptable|undefined variable|UndefinedError",
+        "|no checkpoint|object is not subscriptable|undefined variable|UndefinedError"
+        "|missing (required )?(template )?variable|checkpointer requires|thread_id",
     ),
 )
 TRANSIENT = ("rate_limit", "timeout", "server_error", "connection")
 CLIENT_RETRIES_EXHAUSTED = (
-    "Max retries exceeded|RetryError|retries exhausted|after [0-9]+ (retries|attempts)|retry limit"
+    "Max retries exceeded|RetryError|RetryException|retries exhausted|after [0-9]+ (retries|attempts)|retry limit"
     "|gave up after|exceeded maximum retries|max_retries"
 )
 LIMIT_IN_OUTPUT = "stopped due to (iteration|max)|iteration limit|recursion limit|max(imum)? (turns|iterations)"
