@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="audit trace files and export the report",
                          description="Load trace files (CSV, CSV.gz, Parquet, JSON Lines) and export the audit.")
     rep.add_argument("traces", nargs="+", type=Path, help="trace files in the canonical format")
+    rep.add_argument("--input-format", choices=["auto", "canonical", "otlp"], default="auto",
+                     help="export format of the trace files (default: detected from each file)")
     rep.add_argument("--db", type=Path, help="DuckDB file to keep the audit in (default: in memory)")
     rep.add_argument("--evals", type=Path, help="evaluator verdicts: columns trace_id, eval_passed")
     rep.add_argument("--rules", type=Path, help="extra rules (TOML or YAML)")
@@ -85,7 +87,11 @@ def _report(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in Settings.model_fields if getattr(args, k, None) is not None}
     audit = Audit.open(args.db, settings_file=args.settings, rules_file=args.rules, prices_file=args.prices,
                        **overrides)
-    results = audit.load([SourceFile.of(p) for p in args.traces])
+    results = audit.load([SourceFile.of(p) for p in args.traces],
+                         input_format=None if args.input_format == "auto" else args.input_format)
+    for r in results:
+        for note in r.notes[:1] if r.format != "csv" and r.notes else []:
+            print(f"{r.name}: {note}", file=sys.stderr)
     if args.evals:
         audit.load_evals(SourceFile.of(args.evals))
     report = audit.run(redact=args.redact)

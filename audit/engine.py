@@ -69,10 +69,11 @@ class Audit:
         prices = load_prices(prices_file)
         return cls(connect(db), settings, rules, prices)
 
-    def load(self, files: list[SourceFile], column_overrides: dict[str, str] | None = None) -> list[LoadResult]:
+    def load(self, files: list[SourceFile], column_overrides: dict[str, str] | None = None,
+             input_format: str | None = None) -> list[LoadResult]:
         """Load trace files (see ``audit.ingest.load_traces``)."""
         self._audited = False
-        return load_traces(self.con, files, column_overrides)
+        return load_traces(self.con, files, column_overrides, input_format)
 
     def load_evals(self, source: SourceFile) -> LoadResult:
         self._audited = False

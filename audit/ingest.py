@@ -11,11 +11,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from audit import formats
 from audit.db import quote_ident
 from audit.errors import InputFileError
 from audit.schema import CANONICAL, ColumnMapping, map_columns, suggest
@@ -61,6 +63,7 @@ def load_traces(
     con: duckdb.DuckDBPyConnection,
     files: list[SourceFile],
     column_overrides: dict[str, str] | None = None,
+    input_format: str | None = None,
 ) -> list[LoadResult]:
     """Load trace files into ``spans``/``quarantine``, replacing earlier loads of the same names.
 
@@ -68,13 +71,14 @@ def load_traces(
         con: an audit database (see ``audit.db.connect``).
         files: the files, in order.
         column_overrides: canonical column -> header, for files whose headers do not match.
+        input_format: force an export format (``audit.formats.FORMATS``) instead of detecting it.
 
     Raises:
         InputFileError: a file cannot be read at all; nothing from this call is loaded.
     """
     con.execute("BEGIN TRANSACTION")
     try:
-        results = [_load_one(con, f, column_overrides) for f in files]
+        results = [_load_one(con, f, column_overrides, input_format) for f in files]
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -133,10 +137,19 @@ def file_sha256(path: Path) -> str:
 
 
 def _load_one(
-    con: duckdb.DuckDBPyConnection, source: SourceFile, overrides: dict[str, str] | None
+    con: duckdb.DuckDBPyConnection, source: SourceFile, overrides: dict[str, str] | None,
+    input_format: str | None = None,
 ) -> LoadResult:
     fmt = sniff_format(source.path)
-    rejects = _read_raw(con, source, fmt)
+    export = input_format or formats.detect(source.path, fmt, _head(source.path))
+    if export not in formats.FORMATS:
+        raise InputFileError(f"unknown input format {export!r}; expected one of {', '.join(formats.FORMATS)}")
+    if export == "otlp":
+        _read_export(con, source, "OpenTelemetry OTLP JSON", formats.read_otlp)
+        rejects: list[tuple[int, str, str]] = []
+        overrides = None
+    else:
+        rejects = _read_raw(con, source, fmt)
     headers = [r[0] for r in con.execute("DESCRIBE __raw").fetchall() if not r[0].startswith("__audit")]
     mapping = map_columns(headers, overrides)
     missing = mapping.missing_required()
@@ -173,7 +186,31 @@ def _load_one(
         [source.name, fmt, sha, loaded, quarantined, json.dumps(mapping.mapped), json.dumps(list(mapping.extra))],
     )
     notes = [f"column `{h}` read as {c}" for c, h in mapping.mapped.items() if h != c]
-    return LoadResult(source.name, fmt, sha, loaded, quarantined, mapping, notes)
+    if export != "canonical":
+        notes.insert(0, f"detected {export} export; mapped onto the trace format")
+    return LoadResult(source.name, fmt if export == "canonical" else export, sha, loaded, quarantined, mapping, notes)
+
+
+def _head(path: Path) -> bytes:
+    """The first bytes of the (decompressed) content, for format detection."""
+    with path.open("rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    if gzipped:
+        with gzip.open(path, "rb") as gz:
+            return gz.read(SNIFF_BYTES)
+    with path.open("rb") as fh:
+        return fh.read(SNIFF_BYTES)
+
+
+def _read_export(
+    con: duckdb.DuckDBPyConnection, source: SourceFile, label: str,
+    reader: Callable[[duckdb.DuckDBPyConnection, str], None],
+) -> None:
+    try:
+        reader(con, str(source.path))
+    except duckdb.Error as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputFileError(f"{source.name} could not be read as {label}: {first}") from e
 
 
 def _read_raw(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> list[tuple[int, str, str]]:

@@ -55,7 +55,8 @@ def content_key(files: list[tuple[str, bytes]], mapping: dict[str, str], setting
 
 
 def audit_files(files: list[tuple[str, bytes]], mapping: dict[str, str] | None = None, *,
-                is_sample: bool = False, settings: Settings | None = None) -> Loaded:
+                is_sample: bool = False, settings: Settings | None = None, input_format: str | None = None
+                ) -> Loaded:
     """Load and audit files for this session (or reuse the audit of the same bytes).
 
     Raises:
@@ -63,7 +64,7 @@ def audit_files(files: list[tuple[str, bytes]], mapping: dict[str, str] | None =
     """
     mapping = mapping or {}
     settings = settings or Settings()
-    key = content_key(files, mapping, settings)
+    key = content_key(files, mapping, settings) + (input_format or "")
     cache: dict[str, Loaded] = st.session_state.setdefault("audits", {})
     if key in cache:
         return cache[key]
@@ -76,7 +77,7 @@ def audit_files(files: list[tuple[str, bytes]], mapping: dict[str, str] | None =
         status.update(label=f"Loading {len(sources)} file(s) into DuckDB…")
         audit = Audit(connect(), settings)
         try:
-            results = audit.load(sources, mapping)
+            results = audit.load(sources, mapping, input_format)
             status.update(label="Classifying failures, computing reliability and cost…")
             report = audit.run()
         except BaseException:

@@ -16,11 +16,15 @@ st.write("Drop one or many span exports: **CSV**, **CSV.gz**, **Parquet** or **J
 files = st.file_uploader("Trace files", type=["csv", "gz", "parquet", "jsonl", "ndjson", "json"],
                          accept_multiple_files=True, key="uploader")
 mapping: dict[str, str] = st.session_state.setdefault("column_mapping", {})
+FORMAT_LABELS = {"auto": "Detect automatically", "canonical": "Trace format (CSV / Parquet / JSONL)",
+                 "otlp": "OpenTelemetry OTLP JSON"}
+input_format = st.radio("Export format", list(FORMAT_LABELS), format_func=FORMAT_LABELS.__getitem__,
+                        horizontal=True, key="input_format")
 
 if files:
     payload = [(f.name, f.getvalue()) for f in files]
     try:
-        loaded = audit_files(payload, mapping)
+        loaded = audit_files(payload, mapping, input_format=None if input_format == "auto" else input_format)
         st.session_state["loaded"] = loaded
         st.session_state.pop("mapping_error", None)
     except InputFileError as e:

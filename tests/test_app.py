@@ -108,7 +108,7 @@ def test_column_mapping_form(tmp_path: Path) -> None:
     for canonical, header in {"trace_id": "run", "span_id": "sid", "parent_span_id": "parent", "name": "step",
                               "start_time": "t0", "duration_ms": "ms", "status": "outcome_flag"}.items():
         at.selectbox(key=f"map_{canonical}").set_value(header)
-    at.button[0].click().run()
+    at.button(key="FormSubmitter:mapping-Apply mapping and audit").click().run()
     at.run()
     assert not at.exception
     at.switch_page("pages/overview.py").run()
@@ -152,3 +152,12 @@ def test_quarantine_download_neutralises_formulas() -> None:
 
     data = frame_download(pd.DataFrame({"reason": ["=HYPERLINK(1)", "ok"]}))
     assert pd.read_csv(io.BytesIO(data))["reason"].tolist() == ["'=HYPERLINK(1)", "ok"]
+
+
+def test_otlp_upload_is_detected() -> None:
+    data = (REPO / "tests" / "fixtures" / "formats" / "otlp_agent.json").read_bytes()
+    at = upload(app(), "otlp_agent.json", data)
+    assert not at.exception and not at.error
+    assert any("detected otlp export" in c.value for c in at.caption)
+    at.switch_page("pages/overview.py").run()
+    assert metric(at, "Spans") == "4"

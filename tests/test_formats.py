@@ -1,0 +1,109 @@
+"""Tracing tools' exports, with expectations written by hand from the fixture's content."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from audit.cli import main
+from audit.engine import Audit
+from audit.errors import InputFileError
+from audit.ingest import SourceFile
+
+FIXTURES = Path(__file__).parent / "fixtures" / "formats"
+
+
+def test_otlp_json_from_the_real_sdk() -> None:
+    """tests/fixtures/formats/otlp_agent.json was written by opentelemetry-sdk (make_otlp.py)."""
+    audit = Audit.open()
+    [res] = audit.load([SourceFile.of(FIXTURES / "otlp_agent.json")])
+    assert (res.format, res.rows_loaded, res.rows_quarantined) == ("otlp", 4, 0)
+    spans = audit.frame("SELECT name, kind, agent, status, error_type, error_message, model, provider, "
+                        "input_tokens, output_tokens, input, parent_span_id IS NULL AS is_root FROM spans "
+                        "ORDER BY name").to_dict(orient="records")
+    by_name = {s["name"]: s for s in spans}
+    assert set(by_name) == {"invoke_agent support", "chat gpt-4o", "execute_tool lookup_order", "ChatAnthropic"}
+    assert by_name["invoke_agent support"]["kind"] == "agent" and by_name["invoke_agent support"]["is_root"]
+    chat = by_name["chat gpt-4o"]
+    assert (chat["kind"], chat["model"], chat["provider"], chat["input_tokens"], chat["output_tokens"]) == (
+        "llm", "gpt-4o-2024-08-06", "openai", 1200, 80)
+    tool = by_name["execute_tool lookup_order"]
+    assert (tool["kind"], tool["status"], tool["error_type"], tool["error_message"], tool["input"]) == (
+        "tool", "error", "TimeoutError", "The read operation timed out", '{"order": "A-17"}')
+    anthropic = by_name["ChatAnthropic"]
+    assert (anthropic["kind"], anthropic["model"], anthropic["input_tokens"]) == ("llm", "claude-sonnet-4-5", 900)
+    report = audit.run()
+    assert sorted((f.rule_id, f.primary) for f in report.findings) == [("RC02", True), ("RC04", False)]
+    assert report.summary.silent_failures == 1  # the root says ok over an unrecovered timeout
+    assert report.cost.total_cost_usd == pytest.approx(1200 * 2.5e-6 + 80 * 10e-6 + 900 * 3e-6 + 60 * 15e-6)
+
+
+def otlp_request(trace: str, spans: list[dict]) -> dict:
+    return {"resourceSpans": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "svc"}}]},
+        "scopeSpans": [{"scope": {"name": "x"}, "spans": spans}]}]}
+
+
+def otlp_span(span_id: str, parent: str, name: str, start: int, end: int, *, error: bool = False,
+              attrs: dict | None = None, trace: str = "0af7651916cd43dd8448eb211c80319c") -> dict:
+    span = {"traceId": trace, "spanId": span_id, "parentSpanId": parent, "name": name, "kind": 1,
+            "startTimeUnixNano": str(start), "endTimeUnixNano": str(end),
+            "attributes": [{"key": k, "value": {"intValue": str(v)} if isinstance(v, int) else {"stringValue": v}}
+                           for k, v in (attrs or {}).items()],
+            "status": {"code": 2, "message": "boom"} if error else {}}
+    if error:
+        span["events"] = [{"name": "exception", "timeUnixNano": str(end), "attributes": [
+            {"key": "exception.type", "value": {"stringValue": "RateLimitError"}},
+            {"key": "exception.message", "value": {"stringValue": "Error code: 429 - rate limit"}}]}]
+    return span
+
+
+def test_otlp_json_lines_with_hex_ids_and_retries(tmp_path: Path) -> None:
+    t0 = 1_767_225_600_000_000_000
+    ms = 1_000_000
+    lines = [
+        otlp_request("t", [otlp_span("b7ad6b7169203331", "", "agent run", t0, t0 + 5000 * ms,
+                                     attrs={"gen_ai.operation.name": "invoke_agent"})]),
+        otlp_request("t", [
+            otlp_span("00f067aa0ba902b7", "b7ad6b7169203331", "chat", t0 + ms, t0 + 100 * ms, error=True,
+                      attrs={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini"}),
+            otlp_span("00f067aa0ba902b8", "b7ad6b7169203331", "chat", t0 + 101 * ms, t0 + 300 * ms,
+                      attrs={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini",
+                             "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 5}),
+        ]),
+    ]
+    path = tmp_path / "export.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    audit = Audit.open()
+    [res] = audit.load([SourceFile.of(path)])
+    assert (res.format, res.rows_loaded) == ("otlp", 3)
+    assert audit.frame("SELECT DISTINCT trace_id FROM spans")["trace_id"].tolist() == ["0af7651916cd43dd8448eb211c80319c"]
+    report = audit.run()
+    # retried 1 ms after a 429: recovered, but without back-off
+    assert [(f.rule_id, f.span_id, f.severity) for f in report.findings] == [("RC03", "00f067aa0ba902b8", "low")]
+    assert report.summary.failed_traces == 0
+
+
+def test_whole_file_otlp_larger_than_duckdb_default_object_size(tmp_path: Path) -> None:
+    t0 = 1_767_225_600_000_000_000
+    filler = "x" * 2000
+    spans = [otlp_span(f"{i:016x}", "", f"step{i % 7}", t0 + i, t0 + i + 1000,
+                       attrs={"input.value": filler}, trace=f"{i:032x}") for i in range(1, 9001)]
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(otlp_request("t", spans)))
+    assert path.stat().st_size > 16 * 2**20
+    audit = Audit.open()
+    [res] = audit.load([SourceFile.of(path)])
+    assert res.rows_loaded == 9000
+
+
+def test_input_format_override_and_truncated_export(tmp_path: Path) -> None:
+    path = tmp_path / "cut.json"
+    path.write_text('{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "ab"')
+    with pytest.raises(InputFileError, match="could not be read as OpenTelemetry OTLP JSON"):
+        Audit.open().load([SourceFile.of(path)])
+    out = tmp_path / "r.json"
+    assert main(["report", str(FIXTURES / "otlp_agent.json"), "--input-format", "otlp", "-o", str(out)]) == 0
+    assert main(["report", str(FIXTURES / "otlp_agent.json"), "--input-format", "canonical", "-o", str(out)]) == 2
