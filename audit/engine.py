@@ -109,10 +109,11 @@ class Audit:
     def trace_spans(self, trace_id: str) -> pd.DataFrame:
         """All spans of one trace with their derived facts, in start order."""
         return self.frame(
-            "SELECT trace_id, span_id, parent_span_id, name, kind, agent, start_time, end_time, duration_ms, "
-            "status, error_type, error_message, attempt, model, input_tokens, output_tokens, is_retry, "
-            "gap_ms, unrecovered_error, is_root, input, output "
-            "FROM span_facts WHERE trace_id = ? ORDER BY start_time, span_id",
+            "SELECT f.trace_id, f.span_id, f.parent_span_id, f.name, f.kind, f.agent, f.start_time, f.end_time, "
+            "f.duration_ms, f.status, f.error_type, f.error_message, f.attempt, f.model, f.input_tokens, "
+            "f.output_tokens, f.is_retry, f.gap_ms, f.unrecovered_error, f.is_root, s.input, s.output "
+            "FROM span_facts f JOIN spans s ON s.trace_id = f.trace_id AND s.span_id = f.span_id "
+            "WHERE f.trace_id = ? ORDER BY f.start_time, f.span_id",
             [trace_id],
         )
 

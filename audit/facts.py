@@ -127,7 +127,14 @@ TRANSIENT_LIST = ", ".join(f"'{f}'" for f in TRANSIENT)
 SPAN_FACTS_SQL = f"""
 CREATE OR REPLACE TABLE span_facts AS
 WITH base AS (
-    SELECT s.*, coalesce(p.name, '') AS parent_name, p.span_id IS NOT NULL AS has_parent,
+    -- narrow on purpose: wide text (input, output, metadata) stays in `spans`, so the window
+    -- sorts below move keys, not payloads; rules join `spans` for text they quote
+    SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.agent, s.start_time, s.end_time,
+           s.duration_ms, s.status, s.error_type, s.error_message, s.attempt, s.model, s.provider,
+           s.input_tokens, s.output_tokens, s.cost_usd, s.eval_passed,
+           s.status = 'ok' AND s.output ILIKE '%limit%'
+               AND coalesce({regex_match("s.output", LIMIT_IN_OUTPUT)}, false) AS limit_in_output,
+           coalesce(p.name, '') AS parent_name, p.span_id IS NOT NULL AS has_parent,
            hash(s.name, coalesce(s.agent, ''), coalesce(p.name, '')) AS step_key,
            CASE WHEN s.input IS NOT NULL AND s.input <> '' THEN hash(s.input) END AS input_key,
            CASE WHEN s.status = 'error'
@@ -162,9 +169,7 @@ WITH base AS (
         CASE WHEN error_text IS NOT NULL THEN {family_case("error_text")} END AS error_family,
         CASE WHEN prev_error_text IS NOT NULL THEN {family_case("prev_error_text")} END AS prev_error_family,
         status = 'error' AND step_ok_runs - ok_runs_so_far = 0 AS unrecovered_error,
-        coalesce({regex_match("error_text", CLIENT_RETRIES_EXHAUSTED)}, false) AS client_retries_exhausted,
-        status = 'ok' AND output ILIKE '%limit%' AND coalesce({regex_match("output", LIMIT_IN_OUTPUT)}, false)
-            AS limit_in_output
+        coalesce({regex_match("error_text", CLIENT_RETRIES_EXHAUSTED)}, false) AS client_retries_exhausted
     FROM inputs
 ), origins AS (
     -- An error is where it originates: a parent failing with its child's error, or over a

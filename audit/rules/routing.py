@@ -25,12 +25,12 @@ class RO01(Rule):
     severity = "medium"
     sql = """
 WITH runs AS (
-    SELECT trace_id, span_id, parent_span_id, name, step_key, input,
+    SELECT trace_id, span_id, parent_span_id, name, step_key, input_key,
            row_number() OVER (PARTITION BY trace_id, step_key ORDER BY start_time, span_id) AS k
     FROM span_facts WHERE NOT is_retry
 ), loops AS (
-    SELECT trace_id, step_key, count(*) AS n, count(DISTINCT input) AS distinct_inputs,
-           count(input) AS with_input
+    SELECT trace_id, step_key, count(*) AS n, count(DISTINCT input_key) AS distinct_inputs,
+           count(input_key) AS with_input
     FROM runs GROUP BY trace_id, step_key
     HAVING count(*) >= $loop_min_runs
 )
@@ -121,9 +121,10 @@ class RO03(Rule):
     severity = "high"
     sql = error_rule("error_family = 'recursion_limit'") + """
 UNION ALL
-SELECT trace_id, span_id, FALSE AS recovered,
-       'output reports a stopped run: ' || left(output, 200) AS evidence
-FROM span_facts WHERE limit_in_output
+SELECT f.trace_id, f.span_id, FALSE AS recovered,
+       'output reports a stopped run: ' || left(s.output, 200) AS evidence
+FROM span_facts f JOIN spans s ON s.trace_id = f.trace_id AND s.span_id = f.span_id
+WHERE f.limit_in_output
 """
 
 

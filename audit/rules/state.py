@@ -61,11 +61,12 @@ class ST03(Rule):
     severity = "low"
     sql = """
 SELECT f.trace_id, f.span_id, TRUE AS recovered,
-       concat_ws('; ', 'step ' || name || ' ran ' || CAST(same_input_runs AS VARCHAR)
+       concat_ws('; ', 'step ' || f.name || ' ran ' || CAST(f.same_input_runs AS VARCHAR)
                  || ' times with identical input',
-                 'input=' || left(input, 160)) AS evidence
+                 'input=' || left(s.input, 160)) AS evidence
 FROM span_facts f
-WHERE input IS NOT NULL AND input <> '' AND NOT is_retry AND prior_ok_same_input = 1
+JOIN spans s ON s.trace_id = f.trace_id AND s.span_id = f.span_id
+WHERE f.input_key IS NOT NULL AND NOT f.is_retry AND f.prior_ok_same_input = 1
   AND NOT EXISTS (  -- report the re-run where it starts, not again in each of its children
       SELECT 1 FROM span_facts p
       WHERE p.trace_id = f.trace_id AND p.span_id = f.parent_span_id
