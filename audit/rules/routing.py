@@ -24,15 +24,18 @@ class RO01(Rule):
     mode = "loop"
     severity = "medium"
     sql = """
-WITH runs AS (
-    SELECT trace_id, span_id, parent_span_id, name, step_key, input_key,
-           row_number() OVER (PARTITION BY trace_id, step_key ORDER BY start_time, span_id) AS k
-    FROM span_facts WHERE NOT is_retry
-), loops AS (
+WITH loops AS (
     SELECT trace_id, step_key, count(*) AS n, count(DISTINCT input_key) AS distinct_inputs,
            count(input_key) AS with_input
-    FROM runs GROUP BY trace_id, step_key
+    FROM span_facts WHERE NOT is_retry
+    GROUP BY trace_id, step_key
     HAVING count(*) >= $loop_min_runs
+), runs AS (
+    SELECT f.trace_id, f.span_id, f.parent_span_id, f.name, f.step_key,
+           row_number() OVER (PARTITION BY f.trace_id, f.step_key ORDER BY f.start_time, f.span_id) AS k
+    FROM span_facts f
+    JOIN loops l ON l.trace_id = f.trace_id AND l.step_key = f.step_key
+    WHERE NOT f.is_retry
 )
 SELECT r.trace_id, r.span_id, FALSE AS recovered,
        'step ' || r.name || ' ran ' || CAST(l.n AS VARCHAR) || ' times in one run (threshold '
@@ -66,12 +69,17 @@ class RO02(Rule):
     mode = "loop"
     severity = "medium"
     sql = """
-WITH seq AS (
-    SELECT trace_id, span_id, coalesce(parent_span_id, '') AS parent_key, name, same_input_runs,
-           step_key AS step,
-           row_number() OVER (PARTITION BY trace_id, coalesce(parent_span_id, '')
-                              ORDER BY start_time, span_id) AS pos
+WITH candidates AS (  -- every step of a cycle repeats under one parent: skip parents where none does
+    SELECT DISTINCT trace_id, coalesce(parent_span_id, '') AS parent_key
     FROM span_facts WHERE NOT is_root
+    GROUP BY trace_id, coalesce(parent_span_id, ''), step_key
+    HAVING count(*) >= $cycle_min_repeats
+), seq AS (
+    SELECT f.trace_id, f.span_id, c.parent_key, f.name, f.same_input_runs, f.step_key AS step,
+           row_number() OVER (PARTITION BY f.trace_id, c.parent_key ORDER BY f.start_time, f.span_id) AS pos
+    FROM span_facts f
+    JOIN candidates c ON c.trace_id = f.trace_id AND c.parent_key = coalesce(f.parent_span_id, '')
+    WHERE NOT f.is_root
 ), marked AS (
     SELECT *,
            lag(step, 1) OVER (PARTITION BY trace_id, parent_key ORDER BY pos) AS s1,
