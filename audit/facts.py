@@ -112,6 +112,40 @@ def family_case(column: str) -> str:
     return f"CASE {whens} ELSE 'other' END"
 
 
+# What rule authors can query, beside the canonical columns of `spans`.
+SPAN_FACT_COLUMNS = {
+    "step_key": "hash of (name, agent, parent step name): the step's identity within a trace",
+    "parent_name": "name of the parent span ('' for the root)",
+    "run_index": "1-based run of this step in its trace, in start order",
+    "step_runs": "runs of this step in the trace",
+    "later_runs": "runs of this step after this one",
+    "later_ok_runs": "successful runs of this step after this one",
+    "is_retry": "this run follows a failed run of the step (or has a higher attempt)",
+    "gap_ms": "milliseconds from the end of the previous run of the step to this start (back-off)",
+    "prev_status": "status of the previous run of the step",
+    "prev_error_family": "error family of the previous run, when it failed",
+    "error_family": "error family of this span's error (see ERROR_FAMILIES; 'other' when none matches)",
+    "transient_error": "error family is rate_limit, timeout, server_error or connection",
+    "unrecovered_error": "this span failed and no later run of the step succeeded",
+    "propagated": "this error only passes on a child's error (the finding belongs to the child)",
+    "client_retries_exhausted": "the error text says a client gave up retrying (Max retries exceeded, RetryError)",
+    "limit_in_output": "an ok span whose output reports an iteration or recursion limit",
+    "input_key": "hash of the input (null when empty)",
+    "same_input_runs": "runs of this step in the trace with identical input",
+    "prior_ok_same_input": "earlier successful runs of this step with identical input",
+    "is_root": "the trace's root span",
+    "top_level": "a pipeline stage: a child of the root (or a parentless span beside it)",
+    "has_parent": "the parent span exists in the trace",
+}
+TRACE_FACT_COLUMNS = {
+    "root_span_id": "the root span", "root_name": "its name", "root_status": "its status",
+    "eval_passed": "evaluator verdict (evals file, else the root's)", "n_spans": "spans in the trace",
+    "n_errors": "error spans", "n_unrecovered_below_root": "errors below the root never recovered",
+    "failed": "root error, eval_passed false, or an unrecovered error below the root",
+    "silent": "failed while the root reported ok", "started_at": "first start", "ended_at": "last end",
+}
+
+
 def build_facts(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)create ``span_facts`` and ``trace_facts`` from ``spans`` and ``evals``."""
     con.execute(SPAN_FACTS_SQL)

@@ -42,6 +42,7 @@ class Loaded:
     results: list[LoadResult]
     is_sample: bool
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    exports: dict[tuple[str, ...], str] = field(default_factory=dict)  # rendered files of this report
 
 
 def content_key(files: list[tuple[str, bytes]], mapping: dict[str, str], settings: Settings) -> str:

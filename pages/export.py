@@ -26,10 +26,13 @@ if loaded.overrides:
     st.caption("Overrides included: " + ", ".join(f"{k} → {v['score']}" for k, v in loaded.overrides.items()))
 
 
-@st.cache_data(show_spinner="Rendering…", max_entries=16)
-def rendered(key: str, fmt: str, overrides_json: str, redacted: bool, _report: object) -> str:
-    """Exports of this session's audit, keyed by dataset, format, overrides and redaction."""
-    return render(_report, fmt, json.loads(overrides_json))  # type: ignore[arg-type]
+def rendered(fmt: str, overrides_json: str, redacted: bool) -> str:
+    """This session's export, rendered once per format, overrides, redaction and cost table."""
+    key = (fmt, overrides_json, str(redacted), str(hash(report.cost.model_dump_json())))
+    if key not in loaded.exports:
+        with st.spinner(f"Rendering {fmt.upper()}…"):
+            loaded.exports[key] = render(report, fmt, json.loads(overrides_json))  # type: ignore[arg-type]
+    return loaded.exports[key]
 
 
 overrides = json.dumps(loaded.overrides, sort_keys=True)
@@ -40,8 +43,8 @@ for col, (fmt, label, mime, name) in zip(cols, (
     ("json", "JSON", "application/json", "coordination-audit.json"),
     ("csv", "Findings CSV", "text/csv", "coordination-audit-findings.csv"),
 ), strict=True):
-    col.download_button(label, rendered(loaded.key, fmt, overrides, redact, report), file_name=name, mime=mime,
+    col.download_button(label, rendered(fmt, overrides, redact), file_name=name, mime=mime,
                         width="stretch", key=f"dl_{fmt}")
 
 with st.expander("Preview (Markdown)"):
-    st.markdown(rendered(loaded.key, "md", overrides, redact, report))
+    st.markdown(rendered("md", overrides, redact))

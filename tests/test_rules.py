@@ -116,3 +116,13 @@ def test_rule_file_parses(tmp_path: Path) -> None:
     path.write_text("rules: []\n")
     with pytest.raises(RuleDefinitionError, match="non-empty list"):
         load_rule_file(path)
+
+
+def test_documented_fact_columns_exist(tmp_path: Path) -> None:
+    from audit.facts import SPAN_FACT_COLUMNS, TRACE_FACT_COLUMNS
+
+    audit, _ = audit_rows(tmp_path, case_rows({"spans": [{"id": "a", "name": "x"}]}))
+    span_cols = {r[0] for r in audit.con.execute("DESCRIBE span_facts").fetchall()}
+    trace_cols = {r[0] for r in audit.con.execute("DESCRIBE trace_facts").fetchall()}
+    assert set(SPAN_FACT_COLUMNS) <= span_cols, set(SPAN_FACT_COLUMNS) - span_cols
+    assert set(TRACE_FACT_COLUMNS) <= trace_cols, set(TRACE_FACT_COLUMNS) - trace_cols
