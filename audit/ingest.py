@@ -90,7 +90,12 @@ def load_traces(
 
 
 def sniff_format(path: Path) -> str:
-    """Name a file's format from its first bytes: ``csv``, ``parquet`` or ``json``.
+    """Name a file's format from its first bytes: ``csv``, ``parquet`` or ``json``."""
+    return sniff(path)[0]
+
+
+def sniff(path: Path) -> tuple[str, bytes]:
+    """A file's format (``csv``, ``parquet`` or ``json``) and its first (decompressed) bytes.
 
     Raises:
         InputFileError: missing, empty, binary or not UTF-8.
@@ -103,7 +108,7 @@ def sniff_format(path: Path) -> str:
     if not head:
         raise InputFileError(f"{path.name} is empty; expected {EXPECTED}")
     if head.startswith(b"PAR1"):
-        return "parquet"
+        return "parquet", head
     if head.startswith(b"\x1f\x8b"):
         try:
             with gzip.open(path, "rb") as gz:
@@ -125,7 +130,7 @@ def sniff_format(path: Path) -> str:
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         raise InputFileError(f"{path.name} holds only white space; expected {EXPECTED}")
-    return "json" if stripped[:1] in (b"{", b"[") else "csv"
+    return ("json" if stripped[:1] in (b"{", b"[") else "csv"), head
 
 
 def file_sha256(path: Path) -> str:
@@ -140,13 +145,14 @@ def _load_one(
     con: duckdb.DuckDBPyConnection, source: SourceFile, overrides: dict[str, str] | None,
     input_format: str | None = None,
 ) -> LoadResult:
-    fmt = sniff_format(source.path)
-    export = input_format or formats.detect(source.path, fmt, _head(source.path))
+    fmt, head = sniff(source.path)
+    export = input_format or formats.detect(source.path, fmt, head)
     if export not in formats.FORMATS:
         raise InputFileError(f"unknown input format {export!r}; expected one of {', '.join(formats.FORMATS)}")
     if export == "otlp":
+        con.execute("CREATE OR REPLACE TEMP TABLE __rejected_lines (source_row BIGINT, raw VARCHAR, reason VARCHAR)")
         _read_export(con, source, "OpenTelemetry OTLP JSON", formats.read_otlp)
-        rejects: list[tuple[int, str, str]] = []
+        rejects = 0
         overrides = None
     else:
         rejects = _read_raw(con, source, fmt)
@@ -162,7 +168,7 @@ def _load_one(
             found_columns=headers, file=source.name,
         )
     (n_rows,) = con.execute("SELECT count(*) FROM __raw").fetchone() or (0,)
-    if n_rows == 0 and not rejects:
+    if n_rows == 0 and rejects == 0:
         raise InputFileError(f"{source.name} has a header but no data rows")
 
     con.execute("DELETE FROM spans WHERE source_file = ?", [source.name])
@@ -172,14 +178,11 @@ def _load_one(
     con.execute(_MARK_DUPLICATES_SQL, [source.name])
     con.execute(_INSERT_SPANS_SQL)
     con.execute(_insert_quarantine_sql(headers), [source.name])
-    for line, raw, reason in rejects:
-        con.execute(
-            "INSERT INTO quarantine VALUES (?, ?, ?, ?)", [source.name, line, raw, f"malformed CSV row: {reason}"]
-        )
+    con.execute(_INSERT_REJECTED_SQL, [source.name])
     loaded, quarantined = con.execute(
         "SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL) FROM __staged"
     ).fetchone() or (0, 0)
-    quarantined += len(rejects)
+    quarantined += rejects
     sha = file_sha256(source.path)
     con.execute(
         "INSERT INTO sources VALUES (?, 'traces', ?, ?, ?, ?, ?, ?)",
@@ -189,17 +192,6 @@ def _load_one(
     if export != "canonical":
         notes.insert(0, f"detected {export} export; mapped onto the trace format")
     return LoadResult(source.name, fmt if export == "canonical" else export, sha, loaded, quarantined, mapping, notes)
-
-
-def _head(path: Path) -> bytes:
-    """The first bytes of the (decompressed) content, for format detection."""
-    with path.open("rb") as fh:
-        gzipped = fh.read(2) == b"\x1f\x8b"
-    if gzipped:
-        with gzip.open(path, "rb") as gz:
-            return gz.read(SNIFF_BYTES)
-    with path.open("rb") as fh:
-        return fh.read(SNIFF_BYTES)
 
 
 def _read_export(
@@ -213,12 +205,14 @@ def _read_export(
         raise InputFileError(f"{source.name} could not be read as {label}: {first}") from e
 
 
-def _read_raw(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> list[tuple[int, str, str]]:
+def _read_raw(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> int:
     """Read a file as all-text columns into ``__raw`` with its 1-based data row number.
 
-    Returns the rows the CSV parser rejected as (data row, raw line, parser message).
+    Rows the CSV parser rejects go to ``__rejected_lines`` (data row, raw line, reason);
+    returns how many there are.
     """
     path = str(source.path)
+    con.execute("CREATE OR REPLACE TEMP TABLE __rejected_lines (source_row BIGINT, raw VARCHAR, reason VARCHAR)")
     try:
         if fmt == "csv":
             con.execute("DROP TABLE IF EXISTS __rejects")
@@ -229,15 +223,11 @@ def _read_raw(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> l
                 "rejects_table = '__rejects', rejects_scan = '__reject_scans')",
                 [path],
             )
-            rejects = [
-                (int(line) - 1, str(csv_line), str(msg))
-                for line, csv_line, msg in con.execute(
-                    "SELECT line, csv_line, error_message FROM __rejects ORDER BY line"
-                ).fetchall()
-            ]
-            if rejects:
-                _renumber_after_rejects(con, [r[0] for r in rejects])
-            return rejects
+            con.execute(_REJECTED_LINES_SQL)
+            (n,) = con.execute("SELECT count(*) FROM __rejected_lines").fetchone() or (0,)
+            if n:
+                con.execute(_RENUMBER_SQL)
+            return int(n)
         relation = con.read_parquet(path) if fmt == "parquet" else con.read_json(path, format="auto")
         relation.create_view("__typed", replace=True)
         as_text = ", ".join(_as_text(name, str(type_)) for name, type_ in zip(relation.columns, relation.types,
@@ -247,11 +237,28 @@ def _read_raw(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> l
             "FROM __typed"
         )
         con.execute("DROP VIEW __typed")
-        return []
+        return 0
     except duckdb.Error as e:
         label = {"csv": "CSV", "parquet": "Parquet", "json": "JSON Lines"}[fmt]
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputFileError(f"{source.name} could not be read as {label}: {first_line}") from e
+
+
+# One row per rejected line (the parser may report several errors for one line).
+_REJECTED_LINES_SQL = """
+INSERT INTO __rejected_lines
+SELECT line - 1, min(csv_line), 'malformed CSV row: ' || string_agg(DISTINCT error_message, '; ')
+FROM __rejects GROUP BY line
+"""
+
+# Good rows get their file row number back: the k-th good row sits after every rejected
+# row r_j (the j-th, 1-based) with r_j - j < k.
+_RENUMBER_SQL = """
+UPDATE __raw SET __audit_row = __audit_row + (
+    SELECT count(*) FROM (
+        SELECT source_row - row_number() OVER (ORDER BY source_row) AS adj FROM __rejected_lines
+    ) r WHERE r.adj < __raw.__audit_row)
+"""
 
 
 def _as_text(name: str, type_: str) -> str:
@@ -259,20 +266,6 @@ def _as_text(name: str, type_: str) -> str:
     if type_.startswith(("STRUCT", "MAP", "JSON")) or type_.endswith("]"):
         return f"CAST(to_json({col}) AS VARCHAR) AS {col}"
     return f"CAST({col} AS VARCHAR) AS {col}"
-
-
-def _renumber_after_rejects(con: duckdb.DuckDBPyConnection, rejected_rows: list[int]) -> None:
-    """Give good rows their file row number again: the k-th good row sits after every
-    rejected row r_j (j-th, 1-based) with r_j - j < k."""
-    con.execute("CREATE OR REPLACE TEMP TABLE __rejected (adj BIGINT)")
-    con.executemany(
-        "INSERT INTO __rejected VALUES (?)", [[r - j] for j, r in enumerate(sorted(rejected_rows), start=1)]
-    )
-    con.execute(
-        "UPDATE __raw SET __audit_row = __audit_row + "
-        "(SELECT count(*) FROM __rejected WHERE adj < __raw.__audit_row)"
-    )
-    con.execute("DROP TABLE __rejected")
 
 
 def _text(mapping: ColumnMapping, canonical: str) -> str:
@@ -396,6 +389,8 @@ FROM (
 WHERE __staged.source_row = d.source_row
 """
 
+_INSERT_REJECTED_SQL = "INSERT INTO quarantine SELECT ?, source_row, raw, reason FROM __rejected_lines"
+
 _INSERT_SPANS_SQL = """
 INSERT INTO spans
 SELECT trace_id, span_id, parent_span_id, name, kind, agent, start_time, end_time, duration_ms, status,
@@ -453,8 +448,7 @@ def load_evals(con: duckdb.DuckDBPyConnection, source: SourceFile) -> LoadResult
             "INSERT INTO evals SELECT trace_id, eval_passed, ? FROM __staged WHERE reason IS NULL", [source.name]
         )
         con.execute(_insert_quarantine_sql(headers), [source.name])
-        for line, raw, reason in rejects:
-            con.execute("INSERT INTO quarantine VALUES (?, ?, ?, ?)", [source.name, line, raw, reason])
+        con.execute(_INSERT_REJECTED_SQL, [source.name])
         loaded, quarantined = con.execute(
             "SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL) "
             "FROM __staged"
@@ -462,7 +456,7 @@ def load_evals(con: duckdb.DuckDBPyConnection, source: SourceFile) -> LoadResult
         sha = file_sha256(source.path)
         con.execute(
             "INSERT INTO sources VALUES (?, 'evals', ?, ?, ?, ?, ?, '[]')",
-            [source.name, fmt, sha, loaded, quarantined + len(rejects), json.dumps(mapping.mapped)],
+            [source.name, fmt, sha, loaded, quarantined + rejects, json.dumps(mapping.mapped)],
         )
         con.execute("COMMIT")
     except BaseException:
@@ -471,4 +465,4 @@ def load_evals(con: duckdb.DuckDBPyConnection, source: SourceFile) -> LoadResult
     finally:
         for t in ("__raw", "__staged"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
-    return LoadResult(source.name, fmt, sha, loaded, quarantined + len(rejects), mapping)
+    return LoadResult(source.name, fmt, sha, loaded, quarantined + rejects, mapping)

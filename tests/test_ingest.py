@@ -164,3 +164,17 @@ def test_database_file_can_be_reopened(tmp_path: Path) -> None:
     audit.con.close()
     again = Audit.open(db)
     assert again.run().summary.spans == 2
+
+
+def test_several_malformed_rows_each_quarantined_once(tmp_path: Path) -> None:
+    p = write_csv(tmp_path / "t.csv", [root(), span("a", "x"), span("b", "y", at=10), span("c", "z", at=20)])
+    lines = p.read_text().splitlines()
+    bad = "t1,zz,root,broken,chain,2026-01-01T00:00:00,2026-01-01T00:00:01,ok,a,b,c,d,e,f,g,h,i,j,k,l,m,n"
+    lines[2:2] = [bad, bad.replace("zz", "zy"), "only,three,cells"]
+    p.write_text("\n".join(lines) + "\n")
+    con = connect()
+    [res] = load_traces(con, [SourceFile.of(p)])
+    assert (res.rows_loaded, res.rows_quarantined) == (4, 3)
+    assert [r[0] for r in con.execute("SELECT source_row FROM quarantine ORDER BY 1").fetchall()] == [2, 3, 4]
+    rows = dict(con.execute("SELECT span_id, source_row FROM spans").fetchall())
+    assert rows == {"root": 1, "a": 5, "b": 6, "c": 7}
