@@ -12,6 +12,7 @@ from typing import Any
 from audit import __version__
 from audit.engine import Audit
 from audit.errors import AuditError
+from audit.formats import FORMATS
 from audit.exports import render
 from audit.ingest import SourceFile
 from audit.models import AuditReport
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="audit trace files and export the report",
                          description="Load trace files (CSV, CSV.gz, Parquet, JSON Lines) and export the audit.")
     rep.add_argument("traces", nargs="+", type=Path, help="trace files in the canonical format")
-    rep.add_argument("--input-format", choices=["auto", "canonical", "otlp"], default="auto",
+    rep.add_argument("--input-format", choices=["auto", *FORMATS], default="auto",
                      help="export format of the trace files (default: detected from each file)")
     rep.add_argument("--db", type=Path, help="DuckDB file to keep the audit in (default: in memory)")
     rep.add_argument("--evals", type=Path, help="evaluator verdicts: columns trace_id, eval_passed")

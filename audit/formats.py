@@ -2,8 +2,9 @@
 functions (no row loops). Each importer fills the ``__raw`` table with canonical column
 names as text; the canonical ingest then types, checks and quarantines as usual.
 
-Supported so far: OpenTelemetry OTLP JSON (a whole export request, or one per line),
-with the OTel GenAI and OpenInference attribute conventions.
+Supported: OpenTelemetry OTLP JSON (a whole export request, or one per line) with the
+OTel GenAI and OpenInference attribute conventions; Phoenix spans dataframes; LangSmith
+runs; Langfuse observations.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import duckdb
 
-FORMATS = ("canonical", "otlp")
+FORMATS = ("canonical", "otlp", "phoenix", "langsmith", "langfuse")
+LABELS = {"canonical": "the trace format", "otlp": "OpenTelemetry OTLP JSON", "phoenix": "Phoenix spans",
+          "langsmith": "LangSmith runs", "langfuse": "Langfuse observations"}
 MIN_JSON_OBJECT = 16 * 2**20  # DuckDB's buffer for one JSON value; a whole-file export is one value
 
 
@@ -106,3 +109,166 @@ def read_otlp(con: duckdb.DuckDBPyConnection, path: str) -> None:
     """OTLP JSON (whole request or one per line) into ``__raw`` with canonical columns."""
     size = max(MIN_JSON_OBJECT, Path(path).stat().st_size + 1)
     con.execute(OTLP_SQL.replace("?", "$path", 1), {"path": path, "max_object": size})
+
+
+# -- tabular exports: Phoenix spans dataframe, LangSmith runs, Langfuse observations ----------
+
+def detect_columns(headers: list[str]) -> str:
+    """The export format from a table's columns; ``canonical`` when it is none of the tools'."""
+    cols = {h.strip().lower() for h in headers}
+    if {"context.trace_id", "context.span_id"} <= cols:
+        return "phoenix"
+    if "traceid" in cols and "id" in cols and cols & {"type", "parentobservationid", "starttime"}:
+        return "langfuse"
+    if {"id", "trace_id"} <= cols and cols & {"run_type", "parent_run_id"}:
+        return "langsmith"
+    return "canonical"
+
+
+def sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class Columns:
+    """SQL for a source table's columns that may or may not exist in a given export."""
+
+    def __init__(self, headers: list[str]) -> None:
+        self.by_lower = {h.strip().lower(): h for h in headers}
+
+    def col(self, *names: str) -> str:
+        """The first present column as text, or NULL."""
+        found = [self.by_lower[n.lower()] for n in names if n.lower() in self.by_lower]
+        if not found:
+            return "CAST(NULL AS VARCHAR)"
+        parts = [f"NULLIF(TRIM({quote(h)}), '')" for h in found]
+        return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+    def json(self, column: str, *paths: str) -> str:
+        """A field inside a JSON-text column (first path that has a value), or NULL."""
+        if column.lower() not in self.by_lower:
+            return "CAST(NULL AS VARCHAR)"
+        doc = f"TRY_CAST({quote(self.by_lower[column.lower()])} AS JSON)"
+        parts = [f"NULLIF(json_extract_string({doc}, {sql_str(p)}), '')" for p in paths]
+        return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# Exceptions as Phoenix writes them in `events`: a Python-literal list of dicts (or JSON).
+EXCEPTION_TYPE_RX = r"""['"]exception[.]type['"]: *['"]([^'"]*)['"]"""
+EXCEPTION_MSG_RX = (r"""['"]exception[.]message['"]: *'((?:[^'\\]|\\.)*)'""",
+                    r"""['"]exception[.]message['"]: *"((?:[^"\\]|\\.)*)\"""")
+ERROR_TYPE_PREFIX_RX = r"^([A-Za-z_][A-Za-z0-9_.]*)[(:]"
+
+
+def _exception_type(events: str) -> str:
+    return f"NULLIF(regexp_extract({events}, {sql_str(EXCEPTION_TYPE_RX)}, 1), '')"
+
+
+def _exception_message(events: str) -> str:
+    a, b = (f"NULLIF(regexp_extract({events}, {sql_str(rx)}, 1), '')" for rx in EXCEPTION_MSG_RX)
+    return f"coalesce({a}, {b})"
+
+
+def _type_prefix(text: str) -> str:
+    return f"NULLIF(regexp_extract({text}, {sql_str(ERROR_TYPE_PREFIX_RX)}, 1), '')"
+
+
+def phoenix_sql(c: Columns) -> str:
+    """Phoenix ``get_spans_dataframe()`` saved as CSV/Parquet, flattened ``attributes.*`` columns."""
+    def attr(*keys: str) -> str:
+        flat = c.col(*(f"attributes.{k}" for k in keys))
+        nested = c.json("attributes", *(f"$.{k}" for k in keys), *(f'$."{k}"' for k in keys))
+        return f"coalesce({flat}, {nested})"
+
+    events = c.col("events")
+    status = c.col("status_code")
+    return f"""
+    SELECT {c.col('context.trace_id')} AS trace_id, {c.col('context.span_id')} AS span_id,
+           {c.col('parent_id')} AS parent_span_id, {c.col('name')} AS name,
+           coalesce({c.col('span_kind')}, {attr('openinference.span.kind')}) AS kind,
+           coalesce({attr('agent.name')}, {attr('graph.node.id')}) AS agent,
+           {c.col('start_time')} AS start_time, {c.col('end_time')} AS end_time,
+           {status} AS status,
+           CASE WHEN upper({status}) = 'ERROR'
+                THEN coalesce({_exception_type(events)}, {_type_prefix(c.col('status_message'))}, 'Error') END
+               AS error_type,
+           CASE WHEN upper({status}) = 'ERROR'
+                THEN coalesce({_exception_message(events)}, {c.col('status_message')}) END AS error_message,
+           {attr('llm.model_name')} AS model, {attr('llm.provider')} AS provider,
+           {attr('llm.token_count.prompt')} AS input_tokens, {attr('llm.token_count.completion')} AS output_tokens,
+           {attr('input.value')} AS input, {attr('output.value')} AS output,
+           {attr('retry.attempt', 'attempt')} AS attempt,
+           __audit_row
+    FROM __raw"""
+
+
+def langsmith_sql(c: Columns) -> str:
+    """LangSmith runs (CSV, JSONL, JSON array or Parquet bulk export)."""
+    error = c.col("error")
+    run_type = c.col("run_type")
+    is_llm = f"lower({run_type}) = 'llm'"
+    outputs_usage_in = c.json("outputs", "$.llm_output.token_usage.prompt_tokens", "$.usage_metadata.input_tokens",
+                              "$.generations[0][0].message.kwargs.usage_metadata.input_tokens",
+                              "$.llm_output.usage.input_tokens")
+    outputs_usage_out = c.json("outputs", "$.llm_output.token_usage.completion_tokens",
+                               "$.usage_metadata.output_tokens",
+                               "$.generations[0][0].message.kwargs.usage_metadata.output_tokens",
+                               "$.llm_output.usage.output_tokens")
+    model = f"coalesce({c.col('extra.metadata.ls_model_name', 'ls_model_name')}, " \
+            f"{c.json('extra', '$.metadata.ls_model_name', '$.invocation_params.model', '$.invocation_params.model_name')})"
+    return f"""
+    SELECT {c.col('trace_id')} AS trace_id, {c.col('id')} AS span_id, {c.col('parent_run_id')} AS parent_span_id,
+           {c.col('name')} AS name, CASE WHEN lower({run_type}) = 'parser' THEN 'other' ELSE {run_type} END AS kind,
+           coalesce({c.col('extra.metadata.langgraph_node')}, {c.json('extra', '$.metadata.langgraph_node')}) AS agent,
+           {c.col('start_time')} AS start_time, {c.col('end_time')} AS end_time,
+           CASE WHEN {error} IS NOT NULL AND lower(coalesce({c.col('status')}, 'error')) <> 'success' THEN 'error'
+                ELSE coalesce({c.col('status')}, 'success') END AS status,
+           CASE WHEN {error} IS NOT NULL THEN coalesce({_type_prefix(error)}, 'Error') END AS error_type,
+           left({error}, 4000) AS error_message,
+           CASE WHEN {is_llm} THEN {model} END AS model,
+           coalesce({c.col('extra.metadata.ls_provider')}, {c.json('extra', '$.metadata.ls_provider')}) AS provider,
+           CASE WHEN {is_llm} THEN coalesce({c.col('prompt_tokens')}, {outputs_usage_in}) END AS input_tokens,
+           CASE WHEN {is_llm} THEN coalesce({c.col('completion_tokens')}, {outputs_usage_out}) END AS output_tokens,
+           {c.col('total_cost')} AS cost_usd,
+           {c.col('inputs')} AS input, {c.col('outputs')} AS output,
+           __audit_row
+    FROM __raw"""
+
+
+def langfuse_sql(c: Columns) -> str:
+    """Langfuse observations (CSV or JSON export)."""
+    level = c.col("level")
+    message = c.col("statusMessage", "status_message")
+    tokens_in = f"coalesce({c.json('usageDetails', '$.input')}, {c.json('usage', '$.input', '$.promptTokens')}, " \
+                f"{c.col('promptTokens', 'inputUsage', 'usageDetails.input', 'usage.input')})"
+    tokens_out = f"coalesce({c.json('usageDetails', '$.output')}, {c.json('usage', '$.output', '$.completionTokens')}, " \
+                 f"{c.col('completionTokens', 'outputUsage', 'usageDetails.output', 'usage.output')})"
+    cost = f"coalesce({c.col('calculatedTotalCost', 'totalCost')}, {c.json('costDetails', '$.total')}, " \
+           f"{c.col('costDetails.total')})"
+    return f"""
+    SELECT {c.col('traceId')} AS trace_id, {c.col('id')} AS span_id, {c.col('parentObservationId')} AS parent_span_id,
+           {c.col('name')} AS name, {c.col('type')} AS kind,
+           coalesce({c.json('metadata', '$.agent', '$.langgraph_node')}, {c.col('metadata.agent')}) AS agent,
+           {c.col('startTime', 'start_time')} AS start_time,
+           coalesce({c.col('endTime', 'end_time')}, {c.col('startTime', 'start_time')}) AS end_time,
+           CASE WHEN upper({level}) = 'ERROR' THEN 'error' ELSE 'ok' END AS status,
+           CASE WHEN upper({level}) = 'ERROR' THEN coalesce({_type_prefix(message)}, 'Error') END AS error_type,
+           CASE WHEN upper({level}) = 'ERROR' THEN {message} END AS error_message,
+           {c.col('model', 'providedModelName')} AS model, {tokens_in} AS input_tokens,
+           {tokens_out} AS output_tokens, {cost} AS cost_usd,
+           {c.col('input')} AS input, {c.col('output')} AS output, {c.col('metadata')} AS metadata,
+           __audit_row
+    FROM __raw"""
+
+
+TABULAR = {"phoenix": phoenix_sql, "langsmith": langsmith_sql, "langfuse": langfuse_sql}
+
+
+def transform_tabular(con: duckdb.DuckDBPyConnection, fmt: str, headers: list[str]) -> None:
+    """Replace ``__raw`` (the export as read) by its canonical columns."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __mapped AS {TABULAR[fmt](Columns(headers))}")
+    con.execute("DROP TABLE __raw")
+    con.execute("ALTER TABLE __mapped RENAME TO __raw")

@@ -30,7 +30,8 @@ ERROR_WORDS = ("error", "failed", "failure", "fail", "false", "status_code_error
 TRUE_WORDS = ("true", "1", "yes", "y", "t", "pass", "passed", "correct")
 FALSE_WORDS = ("false", "0", "no", "n", "f", "fail", "failed", "incorrect")
 KINDS = ("agent", "chain", "llm", "tool", "retriever", "embedding", "router", "validator", "guardrail", "other")
-KIND_SYNONYMS = {"reranker": "retriever", "evaluator": "validator", "prompt": "other", "unknown": "other"}
+KIND_SYNONYMS = {"reranker": "retriever", "evaluator": "validator", "prompt": "other", "unknown": "other",
+                 "generation": "llm", "span": "chain", "event": "other", "parser": "other"}
 
 
 @dataclass
@@ -151,12 +152,18 @@ def _load_one(
         raise InputFileError(f"unknown input format {export!r}; expected one of {', '.join(formats.FORMATS)}")
     if export == "otlp":
         con.execute("CREATE OR REPLACE TEMP TABLE __rejected_lines (source_row BIGINT, raw VARCHAR, reason VARCHAR)")
-        _read_export(con, source, "OpenTelemetry OTLP JSON", formats.read_otlp)
+        _read_export(con, source, formats.LABELS["otlp"], formats.read_otlp)
         rejects = 0
         overrides = None
     else:
         rejects = _read_raw(con, source, fmt)
-    headers = [r[0] for r in con.execute("DESCRIBE __raw").fetchall() if not r[0].startswith("__audit")]
+    headers = _raw_headers(con)
+    if not input_format and export == "canonical":
+        export = formats.detect_columns(headers)
+    if export in formats.TABULAR:
+        _read_export(con, source, formats.LABELS[export],
+                     lambda c, _path: formats.transform_tabular(c, export, headers))
+        headers, overrides = _raw_headers(con), None
     mapping = map_columns(headers, overrides)
     missing = mapping.missing_required()
     if missing:
@@ -184,14 +191,20 @@ def _load_one(
     ).fetchone() or (0, 0)
     quarantined += rejects
     sha = file_sha256(source.path)
+    label = fmt if export == "canonical" else export
     con.execute(
         "INSERT INTO sources VALUES (?, 'traces', ?, ?, ?, ?, ?, ?)",
-        [source.name, fmt, sha, loaded, quarantined, json.dumps(mapping.mapped), json.dumps(list(mapping.extra))],
+        [source.name, label, sha, loaded, quarantined, json.dumps(mapping.mapped), json.dumps(list(mapping.extra))],
     )
     notes = [f"column `{h}` read as {c}" for c, h in mapping.mapped.items() if h != c]
     if export != "canonical":
-        notes.insert(0, f"detected {export} export; mapped onto the trace format")
-    return LoadResult(source.name, fmt if export == "canonical" else export, sha, loaded, quarantined, mapping, notes)
+        how = "read as" if input_format else "detected"
+        notes.insert(0, f"{how} {formats.LABELS[export]} export ({export}); mapped onto the trace format")
+    return LoadResult(source.name, label, sha, loaded, quarantined, mapping, notes)
+
+
+def _raw_headers(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute("DESCRIBE __raw").fetchall() if not r[0].startswith("__audit")]
 
 
 def _read_export(

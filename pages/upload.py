@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from audit.errors import InputFileError
+from audit.formats import LABELS
 from audit.schema import CANONICAL, REQUIRED
 from pages.common import audit_files, current, frame_download, guarded, show_error
 
@@ -16,8 +17,7 @@ st.write("Drop one or many span exports: **CSV**, **CSV.gz**, **Parquet** or **J
 files = st.file_uploader("Trace files", type=["csv", "gz", "parquet", "jsonl", "ndjson", "json"],
                          accept_multiple_files=True, key="uploader")
 mapping: dict[str, str] = st.session_state.setdefault("column_mapping", {})
-FORMAT_LABELS = {"auto": "Detect automatically", "canonical": "Trace format (CSV / Parquet / JSONL)",
-                 "otlp": "OpenTelemetry OTLP JSON"}
+FORMAT_LABELS = {"auto": "Detect automatically", **LABELS}
 input_format = st.radio("Export format", list(FORMAT_LABELS), format_func=FORMAT_LABELS.__getitem__,
                         horizontal=True, key="input_format")
 

@@ -158,6 +158,6 @@ def test_otlp_upload_is_detected() -> None:
     data = (REPO / "tests" / "fixtures" / "formats" / "otlp_agent.json").read_bytes()
     at = upload(app(), "otlp_agent.json", data)
     assert not at.exception and not at.error
-    assert any("detected otlp export" in c.value for c in at.caption)
+    assert any("detected OpenTelemetry OTLP JSON export" in c.value for c in at.caption)
     at.switch_page("pages/overview.py").run()
     assert metric(at, "Spans") == "4"

@@ -107,3 +107,80 @@ def test_input_format_override_and_truncated_export(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     assert main(["report", str(FIXTURES / "otlp_agent.json"), "--input-format", "otlp", "-o", str(out)]) == 0
     assert main(["report", str(FIXTURES / "otlp_agent.json"), "--input-format", "canonical", "-o", str(out)]) == 2
+
+
+def load(name: str) -> Audit:
+    audit = Audit.open()
+    [res] = audit.load([SourceFile.of(FIXTURES / name)])
+    assert res.rows_quarantined == 0, audit.quarantine_frame().to_dict(orient="records")
+    return audit
+
+
+def spans_by_id(audit: Audit) -> dict[str, dict]:
+    df = audit.frame("SELECT * EXCLUDE (extra) FROM spans")
+    df = df.astype(object).where(df.notna(), None)
+    return {r["span_id"]: r for r in df.to_dict(orient="records")}
+
+
+def test_phoenix_spans_dataframe_csv() -> None:
+    audit = load("phoenix_spans.csv")
+    assert audit.sources()[0].format == "phoenix"
+    spans = spans_by_id(audit)
+    assert len(spans) == 4
+    tool = spans["a1b2c3d4e5f60004"]
+    assert (tool["kind"], tool["status"], tool["error_type"], tool["error_message"], tool["agent"]) == (
+        "tool", "error", "KeyError", "'order_id'", "tools")
+    llm = spans["a1b2c3d4e5f60003"]
+    assert (llm["kind"], llm["model"], llm["provider"], llm["input_tokens"], llm["output_tokens"]) == (
+        "llm", "gpt-4o-mini", "openai", 1500, 120)
+    root = spans["a1b2c3d4e5f60001"]
+    assert (root["parent_span_id"], root["error_type"], root["error_message"]) == (
+        None, "ValueError", "ValueError: Missing some input keys: {'order_id'}")
+    report = audit.run()
+    assert [(f.rule_id, f.span_id, f.primary) for f in report.findings] == [("ST02", "a1b2c3d4e5f60004", True)]
+    assert report.cost.total_cost_usd == pytest.approx(1500 * 0.15e-6 + 120 * 0.6e-6)
+
+
+def test_langsmith_runs_jsonl() -> None:
+    audit = load("langsmith_runs.jsonl")
+    assert audit.sources()[0].format == "langsmith"
+    spans = spans_by_id(audit)
+    failed_call = spans["5f0c1e2a-0000-4000-8000-000000000002"]
+    assert (failed_call["kind"], failed_call["status"], failed_call["error_type"], failed_call["model"],
+            failed_call["agent"], failed_call["input_tokens"]) == ("llm", "error", "RateLimitError", "gpt-4o",
+                                                                  "agent", 1100)
+    retry = spans["5f0c1e2a-0000-4000-8000-000000000003"]
+    assert (retry["input_tokens"], retry["output_tokens"]) == (1100, 150)  # from outputs.usage_metadata
+    assert spans["5f0c1e2a-0000-4000-8000-000000000001"]["input_tokens"] is None  # chains do not re-count tokens
+    assert spans["5f0c1e2a-0000-4000-8000-000000000012"]["kind"] == "other"  # parser
+    report = audit.run()
+    # trace 1: a 429 retried 1.5 s later and recovered (quiet); trace 2: unparseable output ends the run
+    assert [(f.rule_id, f.span_id, f.primary, f.severity) for f in report.findings] == [
+        ("HO01", "5f0c1e2a-0000-4000-8000-000000000012", True, "high")]
+    assert report.summary.failed_traces == 1
+    # the root's total_cost already sums its children: counted once
+    assert report.cost.total_cost_usd == pytest.approx(0.00275 + 0.00335 + 0.00265)
+
+
+def test_langfuse_observations_json() -> None:
+    audit = load("langfuse_observations.json")
+    assert audit.sources()[0].format == "langfuse"
+    spans = spans_by_id(audit)
+    assert {k: v["kind"] for k, v in spans.items()} == {"obs-1": "chain", "obs-2": "llm", "obs-3": "other"}
+    gen = spans["obs-2"]
+    assert (gen["status"], gen["error_type"], gen["model"], gen["input_tokens"], gen["cost_usd"], gen["agent"]) == (
+        "error", "BadRequestError", "claude-sonnet-4-5", 210000, 0.63, "researcher")
+    assert spans["obs-3"]["duration_ms"] == 0
+    report = audit.run()
+    assert sorted((f.rule_id, f.span_id, f.primary) for f in report.findings) == [
+        ("RC04", "obs-2", False), ("ST01", "obs-2", True)]
+    assert report.summary.silent_failures == 1
+    assert report.cost.total_cost_usd == pytest.approx(0.63)
+
+
+def test_input_format_forced_and_unknown(tmp_path: Path) -> None:
+    audit = Audit.open()
+    [res] = audit.load([SourceFile.of(FIXTURES / "langsmith_runs.jsonl")], input_format="langsmith")
+    assert res.format == "langsmith" and res.notes[0].startswith("read as LangSmith runs")
+    with pytest.raises(InputFileError, match="unknown input format"):
+        Audit.open().load([SourceFile.of(FIXTURES / "langsmith_runs.jsonl")], input_format="zipkin")
