@@ -39,8 +39,7 @@ def _id(expr: str) -> str:
 
 OTLP_SQL = f"""
 CREATE OR REPLACE TEMP TABLE __raw AS
-WITH req AS (
-    SELECT json AS j FROM read_json_objects(?, format = 'auto', maximum_object_size = $max_object)
+WITH req AS ({{requests}}
 ), spans AS (
     SELECT row_number() OVER () AS sid, s AS j, json_extract_string(rs, '$.resource') AS resource
     FROM (SELECT rs, unnest(json_extract(ss, '$.spans[*]')) AS s
@@ -105,10 +104,36 @@ ORDER BY s.sid
 """
 
 
-def read_otlp(con: duckdb.DuckDBPyConnection, path: str) -> None:
-    """OTLP JSON (whole request or one per line) into ``__raw`` with canonical columns."""
+def read_lines(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    """A JSON Lines file as ``__lines`` (n, line, is_object); lines that are not JSON objects
+    go to ``__rejected_lines`` with their line number and the reason."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE __lines AS SELECT n, line, "
+        "  CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END AS is_object "
+        "FROM (SELECT row_number() OVER () AS n, line FROM read_csv(?, header = false, "
+        "  columns = {'line': 'VARCHAR'}, delim = chr(31), quote = '', escape = '', auto_detect = false, "
+        "  strict_mode = false))",
+        [path],
+    )
+    con.execute(
+        "INSERT INTO __rejected_lines SELECT n, left(line, 2000), 'malformed JSON record on line ' || n "
+        "|| ': ' || CASE WHEN json_valid(line) THEN 'not a JSON object' ELSE 'not valid JSON' END "
+        "FROM __lines WHERE trim(line) <> '' AND NOT is_object"
+    )
+
+
+def read_otlp(con: duckdb.DuckDBPyConnection, path: str, lines: bool) -> None:
+    """OTLP JSON into ``__raw`` with canonical columns: a whole export request (of any size),
+    or one request per line, where a malformed line is quarantined and the rest still loads."""
+    if lines:
+        read_lines(con, path)
+        sql = OTLP_SQL.replace("{requests}", "SELECT CAST(line AS JSON) AS j FROM __lines WHERE is_object")
+        con.execute(sql)
+        return
     size = max(MIN_JSON_OBJECT, Path(path).stat().st_size + 1)
-    con.execute(OTLP_SQL.replace("?", "$path", 1), {"path": path, "max_object": size})
+    sql = OTLP_SQL.replace("{requests}", "SELECT json AS j FROM read_json_objects($path, format = 'auto', "
+                                         "maximum_object_size = $max_object)")
+    con.execute(sql, {"path": path, "max_object": size})
 
 
 # -- tabular exports: Phoenix spans dataframe, LangSmith runs, Langfuse observations ----------

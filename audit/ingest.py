@@ -152,8 +152,9 @@ def _load_one(
         raise InputFileError(f"unknown input format {export!r}; expected one of {', '.join(formats.FORMATS)}")
     if export == "otlp":
         con.execute("CREATE OR REPLACE TEMP TABLE __rejected_lines (source_row BIGINT, raw VARCHAR, reason VARCHAR)")
-        _read_export(con, source, formats.LABELS["otlp"], formats.read_otlp)
-        rejects = 0
+        _read_export(con, source, formats.LABELS["otlp"],
+                     lambda c, path: formats.read_otlp(c, path, lines=is_json_lines(head)))
+        rejects = int((con.execute("SELECT count(*) FROM __rejected_lines").fetchone() or (0,))[0])
         overrides = None
     else:
         rejects = _read_raw(con, source, fmt)
@@ -241,18 +242,22 @@ def _read_raw(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> i
             if n:
                 con.execute(_RENUMBER_SQL)
             return int(n)
-        relation = con.read_parquet(path) if fmt == "parquet" else con.read_json(path, format="auto")
-        relation.create_view("__typed", replace=True)
-        as_text = ", ".join(_as_text(name, str(type_)) for name, type_ in zip(relation.columns, relation.types,
-                                                                             strict=True))
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE __raw AS SELECT {as_text}, row_number() OVER () AS __audit_row "
-            "FROM __typed"
-        )
-        con.execute("DROP VIEW __typed")
-        return 0
+        if fmt == "json" and is_json_lines(sniff(source.path)[1]):
+            read_json_lines(con, path)
+            table, rows = "__records", "__line"
+        else:
+            relation = con.read_parquet(path) if fmt == "parquet" else con.read_json(path, format="auto")
+            relation.create_view("__typed", replace=True)
+            table, rows = "__typed", "row_number() OVER ()"
+        columns = con.table(table)
+        as_text = ", ".join(_as_text(name, str(type_)) for name, type_ in zip(columns.columns, columns.types,
+                                                                             strict=True) if name != "__line")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __raw AS SELECT {as_text}, {rows} AS __audit_row FROM {table}")
+        con.execute(f"DROP {'TABLE' if table == '__records' else 'VIEW'} {table}")
+        (n,) = con.execute("SELECT count(*) FROM __rejected_lines").fetchone() or (0,)
+        return int(n)
     except duckdb.Error as e:
-        label = {"csv": "CSV", "parquet": "Parquet", "json": "JSON Lines"}[fmt]
+        label = {"csv": "CSV", "parquet": "Parquet", "json": "JSON"}[fmt]
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputFileError(f"{source.name} could not be read as {label}: {first_line}") from e
 
@@ -272,6 +277,31 @@ UPDATE __raw SET __audit_row = __audit_row + (
         SELECT source_row - row_number() OVER (ORDER BY source_row) AS adj FROM __rejected_lines
     ) r WHERE r.adj < __raw.__audit_row)
 """
+
+
+def is_json_lines(head: bytes) -> bool:
+    """One JSON object per line (JSON Lines), as opposed to one document (array or object)."""
+    first = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0]
+    try:
+        return isinstance(json.loads(first), dict)
+    except ValueError:
+        return False
+
+
+def read_json_lines(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    """JSON Lines into ``__records`` (one column per key, ``__line`` = line number); lines that
+    are not JSON objects go to ``__rejected_lines`` so the records around them still load."""
+    formats.read_lines(con, path)
+    (structure,) = con.execute(
+        "SELECT json_group_structure(CAST(line AS JSON)) FROM __lines WHERE is_object"
+    ).fetchone() or (None,)
+    if structure is None:
+        raise InputFileError(f"{Path(path).name}: no line holds a JSON object")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE __records AS SELECT n AS __line, unnest(json_transform(line, $s)) "
+        "FROM __lines WHERE is_object",
+        {"s": str(structure)},
+    )
 
 
 def _as_text(name: str, type_: str) -> str:

@@ -184,3 +184,15 @@ def test_input_format_forced_and_unknown(tmp_path: Path) -> None:
     assert res.format == "langsmith" and res.notes[0].startswith("read as LangSmith runs")
     with pytest.raises(InputFileError, match="unknown input format"):
         Audit.open().load([SourceFile.of(FIXTURES / "langsmith_runs.jsonl")], input_format="zipkin")
+
+
+def test_otlp_lines_malformed_line_is_quarantined(tmp_path: Path) -> None:
+    t0 = 1_767_225_600_000_000_000
+    good = otlp_request("t", [otlp_span("b7ad6b7169203331", "", "run", t0, t0 + 10**9)])
+    other = otlp_request("t", [otlp_span("b7ad6b7169203332", "b7ad6b7169203331", "step", t0 + 1, t0 + 2)])
+    path = tmp_path / "export.jsonl"
+    path.write_text(json.dumps(good) + '\n{"resourceSpans": [{"scopeSpans": \n' + json.dumps(other) + "\n")
+    audit = Audit.open()
+    [res] = audit.load([SourceFile.of(path)])
+    assert (res.format, res.rows_loaded, res.rows_quarantined) == ("otlp", 2, 1)
+    assert audit.quarantine_frame()["reason"].tolist() == ["malformed JSON record on line 2: not valid JSON"]

@@ -130,10 +130,22 @@ def test_gzip_parquet_and_jsonl(tmp_path: Path) -> None:
     assert json.loads(con.execute("SELECT metadata FROM spans WHERE trace_id='t3' AND span_id='a'").fetchone()[0]) == {"k": [1, 2]}
 
 
-def test_truncated_jsonl_is_a_clear_error(tmp_path: Path) -> None:
+def test_bad_json_lines_are_quarantined_and_the_rest_loads(tmp_path: Path) -> None:
+    good = {**span("a", "x"), "metadata": {"k": 1}}
     p = tmp_path / "t.jsonl"
-    p.write_text('{"trace_id": "t1", "span_id": "a", "name": "x"}\n{"trace_id": "t1", "spa')
-    with pytest.raises(InputFileError, match="could not be read as JSON Lines"):
+    p.write_text(json.dumps(good) + '\n{"trace_id": "t1", "spa\n[1, 2]\n\n' + json.dumps(span("b", "y")) + "\n")
+    con = connect()
+    [res] = load_traces(con, [SourceFile.of(p)])
+    assert (res.rows_loaded, res.rows_quarantined) == (2, 2)
+    assert con.execute("SELECT source_row, reason FROM quarantine ORDER BY 1").fetchall() == [
+        (2, "malformed JSON record on line 2: not valid JSON"), (3, "malformed JSON record on line 3: not a JSON object")]
+    assert con.execute("SELECT span_id, source_row FROM spans ORDER BY 1").fetchall() == [("a", 1), ("b", 5)]
+
+
+def test_truncated_json_document_is_a_clear_error(tmp_path: Path) -> None:
+    p = tmp_path / "t.json"
+    p.write_text('[{"trace_id": "t1", "span_id": "a", "name": "x"},\n {"trace_id": "t1", "spa')
+    with pytest.raises(InputFileError, match="could not be read as JSON"):
         load_traces(connect(), [SourceFile.of(p)])
 
 
