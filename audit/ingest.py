@@ -156,6 +156,11 @@ def _load_one(
                      lambda c, path: formats.read_otlp(c, path, lines=is_json_lines(head)))
         rejects = int((con.execute("SELECT count(*) FROM __rejected_lines").fetchone() or (0,))[0])
         overrides = None
+    elif export == "chat":
+        con.execute("CREATE OR REPLACE TEMP TABLE __rejected_lines (source_row BIGINT, raw VARCHAR, reason VARCHAR)")
+        _read_export(con, source, formats.LABELS["chat"], formats.read_chat)
+        rejects = int((con.execute("SELECT count(*) FROM __rejected_lines").fetchone() or (0,))[0])
+        overrides = None
     else:
         rejects = _read_raw(con, source, fmt)
     headers = _raw_headers(con)

@@ -196,3 +196,27 @@ def test_otlp_lines_malformed_line_is_quarantined(tmp_path: Path) -> None:
     [res] = audit.load([SourceFile.of(path)])
     assert (res.format, res.rows_loaded, res.rows_quarantined) == ("otlp", 2, 1)
     assert audit.quarantine_frame()["reason"].tolist() == ["malformed JSON record on line 2: not valid JSON"]
+
+
+def test_chat_transcripts_jsonl() -> None:
+    audit = load("chat_transcripts.jsonl")
+    assert audit.sources()[0].format == "chat"
+    spans = spans_by_id(audit)
+    assert len(spans) == 12  # 3 roots, 6 assistant turns, 3 tool calls
+    timeout = spans["conv-1:call_1"]
+    assert (timeout["kind"], timeout["name"], timeout["status"], timeout["error_type"], timeout["input"]) == (
+        "tool", "lookup_order", "error", "TimeoutError", '{"order_id": "A-17"}')
+    bad_args = spans["conv-2:call_a"]
+    assert (bad_args["status"], bad_args["error_type"]) == ("error", "InvalidToolArguments")
+    assert spans["conv-2:call_b"]["status"] == "ok"
+    assert spans["conv-1:m2"]["model"] == "gpt-4o-mini" and spans["conv-1:m2"]["kind"] == "llm"
+    # order kept without timestamps: the tool call sits between the turn that made it and the next
+    assert spans["conv-1:m2"]["start_time"] < spans["conv-1:call_1"]["start_time"] < spans["conv-1:m4"]["start_time"]
+    assert spans["conv-1:root"]["eval_passed"] is False
+    report = audit.run()
+    assert sorted((f.rule_id, f.span_id, f.primary, f.severity) for f in report.findings) == [
+        ("HO03", "conv-2:call_a", False, "low"),  # re-asked with valid arguments: recovered
+        ("RC02", "conv-1:call_1", True, "medium"),
+        ("RC04", "conv-1:call_1", False, "high"),
+    ]
+    assert report.summary.failed_traces == 1
