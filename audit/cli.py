@@ -27,8 +27,8 @@ def _settings_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per scalar setting, with the setting's own description and default."""
     group = parser.add_argument_group("settings (override the settings file)")
     for name, field in Settings.model_fields.items():
-        if field.annotation is int or field.annotation is float:
-            parse = int if field.annotation is int else float
+        parse = {int: int, float: float, str | None: str}.get(field.annotation)  # type: ignore[arg-type]
+        if parse is not None:
             group.add_argument(f"--{name.replace('_', '-')}", dest=name, type=parse, default=None,
                                metavar=name.upper().split("_")[0],
                                help=f"{field.description} (default {field.default})")
@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--input-format", choices=["auto", *FORMATS], default="auto",
                      help="export format of the trace files (default: detected from each file)")
     rep.add_argument("--db", type=Path, help="DuckDB file to keep the audit in (default: in memory)")
-    rep.add_argument("--evals", type=Path, help="evaluator verdicts: columns trace_id, eval_passed")
+    rep.add_argument("--evals", type=Path, help="evaluator verdicts: trace_id + eval_passed, LangSmith feedback, "
+                     "Langfuse scores or Phoenix span annotations (see --eval-score-name)")
     rep.add_argument("--rules", type=Path, help="extra rules (TOML or YAML)")
     rep.add_argument("--prices", type=Path, help="price table replacing the bundled one (TOML or YAML)")
     rep.add_argument("--settings", type=Path, help="settings file (TOML or YAML): thresholds, silences, costs")

@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS sources (
     extra_columns VARCHAR NOT NULL
 );
 CREATE TABLE IF NOT EXISTS evals (
-    trace_id VARCHAR NOT NULL,
+    trace_id VARCHAR,               -- the trace judged, or
+    span_id VARCHAR,                -- the span (run, observation) the verdict is attached to
     eval_passed BOOLEAN NOT NULL,
     source_file VARCHAR NOT NULL
 );

@@ -16,7 +16,8 @@ from audit.checklist import score_checklist
 from audit.classify import classify
 from audit.cost import PriceTable, compute_cost, load_prices
 from audit.db import connect
-from audit.ingest import LoadResult, SourceFile, load_evals, load_traces
+from audit.evals import load_evals
+from audit.ingest import LoadResult, SourceFile, load_traces
 from audit.models import (
     AuditReport,
     Finding,
@@ -77,7 +78,7 @@ class Audit:
 
     def load_evals(self, source: SourceFile) -> LoadResult:
         self._audited = False
-        return load_evals(self.con, source)
+        return load_evals(self.con, source, self.settings)
 
     def classify(self) -> None:
         classify(self.con, self.rules, self.settings)

@@ -230,8 +230,10 @@ LEFT JOIN origins o ON o.trace_id = c.trace_id AND o.span_id = c.span_id
 
 TRACE_FACTS_SQL = """
 CREATE OR REPLACE TABLE trace_facts AS
-WITH verdicts AS (
-    SELECT trace_id, bool_and(eval_passed) AS eval_passed FROM evals GROUP BY trace_id
+WITH verdicts AS (  -- a verdict names its trace, or a span (run, observation) inside it
+    SELECT coalesce(e.trace_id, s.trace_id) AS trace_id, bool_and(e.eval_passed) AS eval_passed
+    FROM evals e LEFT JOIN spans s ON e.trace_id IS NULL AND s.span_id = e.span_id
+    GROUP BY 1
 ), per_trace AS (
     SELECT trace_id,
         count(*) AS n_spans,

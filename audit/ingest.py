@@ -162,14 +162,14 @@ def _load_one(
         rejects = int((con.execute("SELECT count(*) FROM __rejected_lines").fetchone() or (0,))[0])
         overrides = None
     else:
-        rejects = _read_raw(con, source, fmt)
-    headers = _raw_headers(con)
+        rejects = read_raw(con, source, fmt)
+    headers = raw_headers(con)
     if not input_format and export == "canonical":
         export = formats.detect_columns(headers)
     if export in formats.TABULAR:
         _read_export(con, source, formats.LABELS[export],
                      lambda c, _path: formats.transform_tabular(c, export, headers))
-        headers, overrides = _raw_headers(con), None
+        headers, overrides = raw_headers(con), None
     mapping = map_columns(headers, overrides)
     missing = mapping.missing_required()
     if missing:
@@ -190,8 +190,8 @@ def _load_one(
     con.execute(f"CREATE OR REPLACE TEMP TABLE __staged AS {_staging_sql(mapping)}", [source.name])
     con.execute(_MARK_DUPLICATES_SQL, [source.name])
     con.execute(_INSERT_SPANS_SQL)
-    con.execute(_insert_quarantine_sql(headers), [source.name])
-    con.execute(_INSERT_REJECTED_SQL, [source.name])
+    con.execute(insert_quarantine_sql(headers), [source.name])
+    con.execute(INSERT_REJECTED_SQL, [source.name])
     loaded, quarantined = con.execute(
         "SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL) FROM __staged"
     ).fetchone() or (0, 0)
@@ -209,7 +209,7 @@ def _load_one(
     return LoadResult(source.name, label, sha, loaded, quarantined, mapping, notes)
 
 
-def _raw_headers(con: duckdb.DuckDBPyConnection) -> list[str]:
+def raw_headers(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in con.execute("DESCRIBE __raw").fetchall() if not r[0].startswith("__audit")]
 
 
@@ -224,7 +224,7 @@ def _read_export(
         raise InputFileError(f"{source.name} could not be read as {label}: {first}") from e
 
 
-def _read_raw(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> int:
+def read_raw(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> int:
     """Read a file as all-text columns into ``__raw`` with its 1-based data row number.
 
     Rows the CSV parser rejects go to ``__rejected_lines`` (data row, raw line, reason);
@@ -341,14 +341,14 @@ def _row_json(headers: list[str], alias: str = "") -> str:
     return f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
 
 
-def _word_list(words: tuple[str, ...]) -> str:
+def word_list(words: tuple[str, ...]) -> str:
     return ", ".join(f"'{w}'" for w in words)  # constants of this module, never user data
 
 
 def _staging_sql(m: ColumnMapping) -> str:
     """Typed values plus the reason a row breaks the contract (NULL when it does not)."""
     extra = _row_json(list(m.extra)) if m.extra else "CAST(NULL AS VARCHAR)"
-    kinds = _word_list(KINDS)
+    kinds = word_list(KINDS)
     synonyms = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KIND_SYNONYMS.items())
     return f"""
     WITH r AS (
@@ -361,14 +361,14 @@ def _staging_sql(m: ColumnMapping) -> str:
             {_timestamp("r_start_time")} AS start_ts,
             {_timestamp("r_end_time")} AS end_ts,
             TRY_CAST(r_duration_ms AS DOUBLE) AS dur,
-            CASE WHEN lower(r_status) IN ({_word_list(OK_WORDS)}) THEN 'ok'
-                 WHEN lower(r_status) IN ({_word_list(ERROR_WORDS)}) THEN 'error' END AS status_v,
+            CASE WHEN lower(r_status) IN ({word_list(OK_WORDS)}) THEN 'ok'
+                 WHEN lower(r_status) IN ({word_list(ERROR_WORDS)}) THEN 'error' END AS status_v,
             TRY_CAST(TRY_CAST(r_attempt AS DOUBLE) AS INTEGER) AS attempt_v,
             TRY_CAST(TRY_CAST(r_input_tokens AS DOUBLE) AS BIGINT) AS in_tok,
             TRY_CAST(TRY_CAST(r_output_tokens AS DOUBLE) AS BIGINT) AS out_tok,
             TRY_CAST(r_cost_usd AS DOUBLE) AS cost_v,
-            CASE WHEN lower(r_eval_passed) IN ({_word_list(TRUE_WORDS)}) THEN true
-                 WHEN lower(r_eval_passed) IN ({_word_list(FALSE_WORDS)}) THEN false END AS eval_v
+            CASE WHEN lower(r_eval_passed) IN ({word_list(TRUE_WORDS)}) THEN true
+                 WHEN lower(r_eval_passed) IN ({word_list(FALSE_WORDS)}) THEN false END AS eval_v
         FROM r
     ), typed AS (
         SELECT *, COALESCE(end_ts, start_ts + to_microseconds(CAST(dur * 1000 AS BIGINT))) AS end_v
@@ -437,7 +437,7 @@ FROM (
 WHERE __staged.source_row = d.source_row
 """
 
-_INSERT_REJECTED_SQL = "INSERT INTO quarantine SELECT ?, source_row, raw, reason FROM __rejected_lines"
+INSERT_REJECTED_SQL = "INSERT INTO quarantine SELECT ?, source_row, raw, reason FROM __rejected_lines"
 
 _INSERT_SPANS_SQL = """
 INSERT INTO spans
@@ -447,7 +447,7 @@ SELECT trace_id, span_id, parent_span_id, name, kind, agent, start_time, end_tim
 FROM __staged WHERE reason IS NULL
 """
 
-def _insert_quarantine_sql(headers: list[str]) -> str:
+def insert_quarantine_sql(headers: list[str]) -> str:
     """Bad rows with the row as the file gave it; JSON is built for those rows only."""
     return f"""
 INSERT INTO quarantine
@@ -455,62 +455,3 @@ SELECT ?, s.source_row, {_row_json(headers, 'r')}, s.reason
 FROM __staged s JOIN __raw r ON r.__audit_row = s.source_row
 WHERE s.reason IS NOT NULL ORDER BY s.source_row
 """
-
-
-def load_evals(con: duckdb.DuckDBPyConnection, source: SourceFile) -> LoadResult:
-    """Load evaluator verdicts (``trace_id``, ``eval_passed``) kept apart from the spans.
-
-    They join onto each trace's root span when the audit runs; a verdict here wins over
-    one recorded on the root. Bad rows are quarantined like spans.
-
-    Raises:
-        InputFileError: unreadable file or no ``trace_id`` / ``eval_passed`` column.
-    """
-    con.execute("BEGIN TRANSACTION")
-    try:
-        fmt = sniff_format(source.path)
-        rejects = _read_raw(con, source, fmt)
-        headers = [r[0] for r in con.execute("DESCRIBE __raw").fetchall() if not r[0].startswith("__audit")]
-        mapping = map_columns(headers)
-        missing = [c for c in ("trace_id", "eval_passed") if c not in mapping.mapped]
-        if missing:
-            raise InputFileError(
-                f"{source.name}: an evals file needs columns trace_id and eval_passed; "
-                f"missing {', '.join(missing)}; found: {', '.join(headers) or 'none'}"
-            )
-        tid, ev = _text(mapping, "trace_id"), _text(mapping, "eval_passed")
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE __staged AS
-            SELECT __audit_row AS source_row, {tid} AS trace_id,
-                   CASE WHEN lower({ev}) IN ({_word_list(TRUE_WORDS)}) THEN true
-                        WHEN lower({ev}) IN ({_word_list(FALSE_WORDS)}) THEN false END AS eval_passed,
-                   CASE WHEN {tid} IS NULL THEN 'missing trace_id'
-                        WHEN lower({ev}) NOT IN ({_word_list(TRUE_WORDS + FALSE_WORDS)}) OR {ev} IS NULL
-                        THEN 'eval_passed must be true or false' END AS reason
-            FROM __raw"""
-        )
-        con.execute("DELETE FROM evals WHERE source_file = ?", [source.name])
-        con.execute("DELETE FROM quarantine WHERE source_file = ?", [source.name])
-        con.execute("DELETE FROM sources WHERE source_file = ?", [source.name])
-        con.execute(
-            "INSERT INTO evals SELECT trace_id, eval_passed, ? FROM __staged WHERE reason IS NULL", [source.name]
-        )
-        con.execute(_insert_quarantine_sql(headers), [source.name])
-        con.execute(_INSERT_REJECTED_SQL, [source.name])
-        loaded, quarantined = con.execute(
-            "SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL) "
-            "FROM __staged"
-        ).fetchone() or (0, 0)
-        sha = file_sha256(source.path)
-        con.execute(
-            "INSERT INTO sources VALUES (?, 'evals', ?, ?, ?, ?, ?, '[]')",
-            [source.name, fmt, sha, loaded, quarantined + rejects, json.dumps(mapping.mapped)],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        for t in ("__raw", "__staged"):
-            con.execute(f"DROP TABLE IF EXISTS {t}")
-    return LoadResult(source.name, fmt, sha, loaded, quarantined + rejects, mapping)

@@ -48,6 +48,10 @@ class Settings(BaseModel):
     engineering_cost_usd: float = Field(
         6500.0, ge=0, description="Cost of fixing one layer (default: one engineer-week)"
     )
+    eval_score_name: str | None = Field(
+        None, description="Which evaluator score or feedback key decides pass/fail (default: every one)"
+    )
+    eval_pass_threshold: float = Field(0.5, description="A numeric evaluator score at or above this passes")
     silence: list[Silence] = Field(default_factory=list, description="Rules or findings to silence")
 
 

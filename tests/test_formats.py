@@ -220,3 +220,50 @@ def test_chat_transcripts_jsonl() -> None:
         ("RC04", "conv-1:call_1", False, "high"),
     ]
     assert report.summary.failed_traces == 1
+
+
+def test_langsmith_feedback_joins_by_run_id_with_score_name_and_threshold() -> None:
+    audit = Audit.open(eval_score_name="correctness")
+    audit.load([SourceFile.of(FIXTURES / "langsmith_runs.jsonl")])
+    res = audit.load_evals(SourceFile.of(FIXTURES / "langsmith_feedback.csv"))
+    assert (res.format, res.rows_loaded, res.rows_quarantined) == ("langsmith_feedback", 2, 0)
+    assert "1 scores named other than 'correctness' were not used" in res.notes
+    report = audit.run()
+    # the trace that looked fine is judged wrong (score 0 < 0.5): a silent failure
+    silent = [f for f in report.findings if f.rule_id == "RC04"]
+    assert [(f.trace_id, f.primary) for f in silent] == [("5f0c1e2a-0000-4000-8000-000000000001", True)]
+    assert report.summary.failed_traces == 2
+
+
+def test_langfuse_scores_every_score_counts_by_default() -> None:
+    audit = Audit.open()
+    audit.load([SourceFile.of(FIXTURES / "langfuse_observations.json")])
+    res = audit.load_evals(SourceFile.of(FIXTURES / "langfuse_scores.json"))
+    assert (res.format, res.rows_loaded) == ("langfuse_scores", 2)
+    assert audit.run().reliability.traces == 1
+    (verdict,) = audit.con.execute("SELECT eval_passed FROM trace_facts").fetchone()
+    assert verdict is False  # accuracy 0.9 passes, tone "fail" does not: all must pass
+    passing = Audit.open(eval_score_name="accuracy")
+    passing.load([SourceFile.of(FIXTURES / "langfuse_observations.json")])
+    passing.load_evals(SourceFile.of(FIXTURES / "langfuse_scores.json"))
+    passing.run()
+    assert passing.con.execute("SELECT eval_passed FROM trace_facts").fetchone() == (True,)
+
+
+def test_phoenix_span_annotations() -> None:
+    audit = Audit.open(eval_score_name="correctness")
+    audit.load([SourceFile.of(FIXTURES / "phoenix_spans.csv")])
+    res = audit.load_evals(SourceFile.of(FIXTURES / "phoenix_annotations.csv"))
+    assert (res.format, res.rows_loaded) == ("phoenix_annotations", 1)
+    audit.run()
+    assert audit.con.execute("SELECT eval_passed FROM trace_facts").fetchone() == (False,)
+
+
+def test_verdict_rows_without_a_verdict_are_quarantined(tmp_path: Path) -> None:
+    path = tmp_path / "feedback.csv"
+    path.write_text("run_id,key,score,value\nr1,correctness,,maybe\n,correctness,1,\n")
+    audit = Audit.open()
+    res = audit.load_evals(SourceFile.of(path))
+    assert (res.rows_loaded, res.rows_quarantined) == (0, 2)
+    reasons = audit.quarantine_frame()["reason"].tolist()
+    assert reasons[0].startswith("no verdict") and reasons[1].startswith("missing trace_id")

@@ -13,7 +13,8 @@ from helpers import root, span, write_csv
 from audit.db import connect
 from audit.engine import Audit
 from audit.errors import InputFileError
-from audit.ingest import SourceFile, load_evals, load_traces
+from audit.evals import load_evals
+from audit.ingest import SourceFile, load_traces
 
 
 def spans_count(con) -> int:
@@ -165,7 +166,7 @@ def test_evals_join_onto_root(tmp_path: Path) -> None:
 def test_evals_file_without_columns(tmp_path: Path) -> None:
     evals = tmp_path / "e.csv"
     evals.write_text("trace,verdict\nt1,false\n")
-    with pytest.raises(InputFileError, match="needs columns trace_id and eval_passed"):
+    with pytest.raises(InputFileError, match=r"not an evals file\. Expected columns trace_id and eval_passed"):
         load_evals(connect(), SourceFile.of(evals))
 
 
