@@ -38,10 +38,6 @@ def detect(path: Path, sniffed: str, head: bytes) -> str:
     return "canonical"
 
 
-def _attr(key: str) -> str:
-    return f"max(CASE WHEN k = '{key}' THEN v END)"  # keys are constants of this module
-
-
 def _id(expr: str) -> str:
     """OTLP/JSON ids are hex; protobuf's JSON mapping writes them base64: accept both."""
     return (f"CASE WHEN {expr} IS NULL OR {expr} = '' THEN NULL "
@@ -49,70 +45,76 @@ def _id(expr: str) -> str:
             f"ELSE lower(hex(from_base64({expr}))) END")
 
 
+_VALUE = '{"stringValue":"VARCHAR","intValue":"VARCHAR","doubleValue":"VARCHAR","boolValue":"VARCHAR"}'
+_ATTRS = '[{"key":"VARCHAR","value":' + _VALUE + '}]'
+# The OTLP JSON export request as one typed structure: parsed once, then navigated natively.
+OTLP_STRUCTURE = (
+    '{"resourceSpans":[{"resource":{"attributes":' + _ATTRS + '},"scopeSpans":[{"spans":[{'
+    '"traceId":"VARCHAR","spanId":"VARCHAR","parentSpanId":"VARCHAR","name":"VARCHAR","kind":"VARCHAR",'
+    '"startTimeUnixNano":"VARCHAR","endTimeUnixNano":"VARCHAR","attributes":' + _ATTRS + ','
+    '"events":[{"name":"VARCHAR","attributes":' + _ATTRS + '}],"status":{"code":"VARCHAR","message":"VARCHAR"}'
+    '}]}]}]}'
+)
+
+
+def _kv(attrs: str) -> str:
+    """A list of OTLP attributes as (k, v) text pairs."""
+    return (f"list_transform({attrs}, lambda a: {{'k': a.key, 'v': coalesce(a.value.stringValue, a.value.intValue, "
+            f"a.value.doubleValue, a.value.boolValue)}})")
+
+
+def _attr(*keys: str, source: str = "kv") -> str:
+    """The first of these attribute keys present on the span (keys are constants of this module)."""
+    parts = [f"list_filter({source}, lambda a: a.k = '{k}')[1].v" for k in keys]
+    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+
 OTLP_SQL = f"""
 CREATE OR REPLACE TEMP TABLE __raw AS
 WITH req AS ({{requests}}
 ), spans AS (
-    SELECT row_number() OVER () AS sid, s AS j, json_extract_string(rs, '$.resource') AS resource
-    FROM (SELECT rs, unnest(json_extract(ss, '$.spans[*]')) AS s
-          FROM (SELECT rs, unnest(json_extract(rs, '$.scopeSpans[*]')) AS ss
-                FROM (SELECT unnest(json_extract(j, '$.resourceSpans[*]')) AS rs FROM req)))
-), attrs AS (
-    SELECT sid, json_extract_string(a, '$.key') AS k,
-           coalesce(json_extract_string(a, '$.value.stringValue'), json_extract_string(a, '$.value.intValue'),
-                    json_extract_string(a, '$.value.doubleValue'), json_extract_string(a, '$.value.boolValue'))
-               AS v
-    FROM (SELECT sid, unnest(json_extract(j, '$.attributes[*]')) AS a FROM spans)
-), exceptions AS (
-    SELECT sid, k, v FROM (
-        SELECT sid, json_extract_string(a, '$.key') AS k,
-               coalesce(json_extract_string(a, '$.value.stringValue'), '') AS v
-        FROM (SELECT sid, unnest(json_extract(e, '$.attributes[*]')) AS a
-              FROM (SELECT sid, unnest(json_extract(j, '$.events[*]')) AS e FROM spans)
-              WHERE json_extract_string(e, '$.name') = 'exception'))
+    SELECT row_number() OVER () AS sid, s, {_kv('s.attributes')} AS kv,
+           {_kv("list_filter(s.events, lambda e: e.name = 'exception')[1].attributes")} AS exc,
+           CAST(to_json(r.resource) AS VARCHAR) AS resource
+    FROM (SELECT r, unnest(ss.spans) AS s
+          FROM (SELECT r, unnest(r.scopeSpans) AS ss
+                FROM (SELECT unnest(json_transform(j, '{OTLP_STRUCTURE}').resourceSpans) AS r FROM req)))
 ), a AS (
-    SELECT sid,
+    SELECT sid, s, resource,
         {_attr('openinference.span.kind')} AS oi_kind, {_attr('gen_ai.operation.name')} AS op,
-        {_attr('gen_ai.tool.name')} AS tool_name, {_attr('tool.name')} AS oi_tool,
-        coalesce({_attr('gen_ai.agent.name')}, {_attr('agent.name')}, {_attr('graph.node.id')}) AS agent,
-        coalesce({_attr('gen_ai.response.model')}, {_attr('gen_ai.request.model')}, {_attr('llm.model_name')}) AS model,
-        coalesce({_attr('gen_ai.provider.name')}, {_attr('gen_ai.system')}, {_attr('llm.provider')}) AS provider,
-        coalesce({_attr('gen_ai.usage.input_tokens')}, {_attr('llm.token_count.prompt')}) AS input_tokens,
-        coalesce({_attr('gen_ai.usage.output_tokens')}, {_attr('llm.token_count.completion')}) AS output_tokens,
-        coalesce({_attr('input.value')}, {_attr('gen_ai.tool.call.arguments')}) AS input,
-        coalesce({_attr('output.value')}, {_attr('gen_ai.tool.call.result')}) AS output,
-        {_attr('error.type')} AS error_type_attr
-    FROM attrs GROUP BY sid
-), e AS (
-    SELECT sid, {_attr('exception.type')} AS exc_type, {_attr('exception.message')} AS exc_message
-    FROM exceptions GROUP BY sid
+        {_attr('gen_ai.tool.name', 'tool.name')} AS tool_name,
+        {_attr('gen_ai.agent.name', 'agent.name', 'graph.node.id')} AS agent,
+        {_attr('gen_ai.response.model', 'gen_ai.request.model', 'llm.model_name')} AS model,
+        {_attr('gen_ai.provider.name', 'gen_ai.system', 'llm.provider')} AS provider,
+        {_attr('gen_ai.usage.input_tokens', 'llm.token_count.prompt')} AS input_tokens,
+        {_attr('gen_ai.usage.output_tokens', 'llm.token_count.completion')} AS output_tokens,
+        {_attr('input.value', 'gen_ai.tool.call.arguments')} AS input,
+        {_attr('output.value', 'gen_ai.tool.call.result')} AS output,
+        {_attr('error.type')} AS error_type_attr,
+        coalesce({_attr('retry.attempt', 'gen_ai.request.attempt', 'attempt')},
+                 CAST(TRY_CAST({_attr('http.request.resend_count')} AS BIGINT) + 1 AS VARCHAR)) AS attempt,
+        {_attr('exception.type', source='exc')} AS exc_type,
+        {_attr('exception.message', source='exc')} AS exc_message,
+        s.status.code IN ('2', 'STATUS_CODE_ERROR') AS failed
+    FROM spans
 )
 SELECT
-    {_id("json_extract_string(s.j, '$.traceId')")} AS trace_id,
-    {_id("json_extract_string(s.j, '$.spanId')")} AS span_id,
-    {_id("json_extract_string(s.j, '$.parentSpanId')")} AS parent_span_id,
-    json_extract_string(s.j, '$.name') AS name,
-    coalesce(lower(a.oi_kind),
-             CASE WHEN a.op IN ('chat', 'text_completion', 'generate_content') THEN 'llm'
-                  WHEN a.op = 'execute_tool' OR a.tool_name IS NOT NULL OR a.oi_tool IS NOT NULL THEN 'tool'
-                  WHEN a.op IN ('invoke_agent', 'create_agent') THEN 'agent'
-                  WHEN a.op = 'embeddings' THEN 'embedding' END,
+    {_id("s.traceId")} AS trace_id, {_id("s.spanId")} AS span_id, {_id("s.parentSpanId")} AS parent_span_id,
+    s.name AS name,
+    coalesce(lower(oi_kind),
+             CASE WHEN op IN ('chat', 'text_completion', 'generate_content') THEN 'llm'
+                  WHEN op = 'execute_tool' OR tool_name IS NOT NULL THEN 'tool'
+                  WHEN op IN ('invoke_agent', 'create_agent') THEN 'agent'
+                  WHEN op = 'embeddings' THEN 'embedding' END,
              'other') AS kind,
-    a.agent AS agent,
-    json_extract_string(s.j, '$.startTimeUnixNano') AS start_time,
-    json_extract_string(s.j, '$.endTimeUnixNano') AS end_time,
-    CASE WHEN json_extract_string(s.j, '$.status.code') IN ('2', 'STATUS_CODE_ERROR') THEN 'error' ELSE 'ok' END
-        AS status,
-    coalesce(e.exc_type, a.error_type_attr,
-             CASE WHEN json_extract_string(s.j, '$.status.code') IN ('2', 'STATUS_CODE_ERROR') THEN 'Error' END)
-        AS error_type,
-    coalesce(e.exc_message, json_extract_string(s.j, '$.status.message')) AS error_message,
-    a.model AS model, a.provider AS provider, a.input_tokens AS input_tokens, a.output_tokens AS output_tokens,
-    a.input AS input, a.output AS output,
-    s.resource AS metadata,
-    s.sid AS __audit_row
-FROM spans s LEFT JOIN a USING (sid) LEFT JOIN e USING (sid)
-ORDER BY s.sid
+    agent, s.startTimeUnixNano AS start_time, s.endTimeUnixNano AS end_time,
+    CASE WHEN failed THEN 'error' ELSE 'ok' END AS status,
+    coalesce(exc_type, error_type_attr, CASE WHEN failed THEN 'Error' END) AS error_type,
+    coalesce(exc_message, NULLIF(s.status.message, '')) AS error_message,
+    model, provider, input_tokens, output_tokens, input, output, attempt,
+    resource AS metadata, sid AS __audit_row
+FROM a
+ORDER BY sid
 """
 
 
@@ -121,7 +123,7 @@ def read_lines(con: duckdb.DuckDBPyConnection, path: str) -> None:
     go to ``__rejected_lines`` with their line number and the reason."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE __lines AS SELECT n, line, "
-        "  CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END AS is_object "
+        "  left(ltrim(line), 1) = '{' AND json_valid(line) AS is_object "
         "FROM (SELECT row_number() OVER () AS n, line FROM read_csv(?, header = false, "
         "  columns = {'line': 'VARCHAR'}, delim = chr(31), quote = '', escape = '', auto_detect = false, "
         "  strict_mode = false))",
