@@ -92,8 +92,9 @@ def _report(args: argparse.Namespace) -> int:
     results = audit.load([SourceFile.of(p) for p in args.traces],
                          input_format=None if args.input_format == "auto" else args.input_format)
     for r in results:
-        for note in r.notes[:1] if r.format != "csv" and r.notes else []:
-            print(f"{r.name}: {note}", file=sys.stderr)
+        if r.format not in ("csv", "parquet", "json"):
+            for note in r.notes:
+                print(f"{r.name}: {note}", file=sys.stderr)
     if args.evals:
         audit.load_evals(SourceFile.of(args.evals))
     report = audit.run(redact=args.redact)

@@ -173,10 +173,12 @@ class Columns:
 
     def __init__(self, headers: list[str]) -> None:
         self.by_lower = {h.strip().lower(): h for h in headers}
+        self.used: set[str] = set()
 
     def col(self, *names: str) -> str:
         """The first present column as text, or NULL."""
         found = [self.by_lower[n.lower()] for n in names if n.lower() in self.by_lower]
+        self.used.update(found)
         if not found:
             return "CAST(NULL AS VARCHAR)"
         parts = [f"NULLIF(TRIM({quote(h)}), '')" for h in found]
@@ -186,6 +188,7 @@ class Columns:
         """A field inside a JSON-text column (first path that has a value), or NULL."""
         if column.lower() not in self.by_lower:
             return "CAST(NULL AS VARCHAR)"
+        self.used.add(self.by_lower[column.lower()])
         doc = f"TRY_CAST({quote(self.by_lower[column.lower()])} AS JSON)"
         parts = [f"NULLIF(json_extract_string({doc}, {sql_str(p)}), '')" for p in paths]
         return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
@@ -306,11 +309,14 @@ def langfuse_sql(c: Columns) -> str:
 TABULAR = {"phoenix": phoenix_sql, "langsmith": langsmith_sql, "langfuse": langfuse_sql}
 
 
-def transform_tabular(con: duckdb.DuckDBPyConnection, fmt: str, headers: list[str]) -> None:
-    """Replace ``__raw`` (the export as read) by its canonical columns."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE __mapped AS {TABULAR[fmt](Columns(headers))}")
+def transform_tabular(con: duckdb.DuckDBPyConnection, fmt: str, headers: list[str]) -> list[str]:
+    """Replace ``__raw`` (the export as read) by its canonical columns; returns the export's
+    columns that were not used, so the user can see what was left unmapped."""
+    columns = Columns(headers)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __mapped AS {TABULAR[fmt](columns)}")
     con.execute("DROP TABLE __raw")
     con.execute("ALTER TABLE __mapped RENAME TO __raw")
+    return [h for h in headers if h not in columns.used]
 
 
 # -- chat transcripts: one conversation per line, OpenAI message format -----------------------

@@ -166,9 +166,10 @@ def _load_one(
     headers = raw_headers(con)
     if not input_format and export == "canonical":
         export = formats.detect_columns(headers)
+    unmapped: list[str] = []
     if export in formats.TABULAR:
         _read_export(con, source, formats.LABELS[export],
-                     lambda c, _path: formats.transform_tabular(c, export, headers))
+                     lambda c, _path: unmapped.extend(formats.transform_tabular(c, export, headers)))
         headers, overrides = raw_headers(con), None
     mapping = map_columns(headers, overrides)
     missing = mapping.missing_required()
@@ -205,7 +206,10 @@ def _load_one(
     notes = [f"column `{h}` read as {c}" for c, h in mapping.mapped.items() if h != c]
     if export != "canonical":
         how = "read as" if input_format else "detected"
-        notes.insert(0, f"{how} {formats.LABELS[export]} export ({export}); mapped onto the trace format")
+        mapped = ", ".join(c for c in mapping.mapped if c in CANONICAL)
+        notes[:0] = [f"{how} {formats.LABELS[export]} export ({export}); mapped onto the trace format: {mapped}"]
+        if unmapped:
+            notes.append(f"kept unmapped: {', '.join(unmapped[:30])}{' …' if len(unmapped) > 30 else ''}")
     return LoadResult(source.name, label, sha, loaded, quarantined, mapping, notes)
 
 
