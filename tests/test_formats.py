@@ -267,3 +267,24 @@ def test_verdict_rows_without_a_verdict_are_quarantined(tmp_path: Path) -> None:
     assert (res.rows_loaded, res.rows_quarantined) == (0, 2)
     reasons = audit.quarantine_frame()["reason"].tolist()
     assert reasons[0].startswith("no verdict") and reasons[1].startswith("missing trace_id")
+
+
+def test_langgraph_agent_instrumented_by_openinference() -> None:
+    """A real LangGraph agent (fake chat model, offline) traced by OpenInference: make_langgraph_otlp.py."""
+    audit = load("langgraph_openinference.jsonl")
+    assert audit.sources()[0].format == "otlp"
+    traces = audit.frame("SELECT trace_id, list(name ORDER BY start_time, span_id) AS names, "
+                         "bool_or(status = 'error') AS has_error FROM spans GROUP BY 1 ORDER BY min(start_time)")
+    assert len(traces) == 3
+    ok, timeout, unknown = traces["trace_id"].tolist()
+    assert not traces["has_error"].iloc[0] and traces["has_error"].iloc[1] and traces["has_error"].iloc[2]
+    kinds = dict(audit.con.execute("SELECT name, any_value(kind) FROM spans GROUP BY 1").fetchall())
+    assert kinds["GenericFakeChatModel"] == "llm" and kinds["lookup_order"] == "tool" and kinds["agent"] == "agent"
+    report = audit.run()
+    by_trace = {t: sorted((f.rule_id, f.primary) for f in report.findings if f.trace_id == t)
+                for t in (ok, timeout, unknown)}
+    assert by_trace[ok] == []  # agent -> tools -> agent -> done: one ReAct round, quiet
+    assert by_trace[timeout] == [("RC02", True)]  # the tool timed out and nobody retried
+    assert by_trace[unknown] == [("RO04", True)]  # the model asked for a tool that does not exist
+    [timeout_finding] = [f for f in report.findings if f.trace_id == timeout]
+    assert timeout_finding.step == "lookup_order"  # reported where the error began, not where it propagated
