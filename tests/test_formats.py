@@ -288,3 +288,31 @@ def test_langgraph_agent_instrumented_by_openinference() -> None:
     assert by_trace[unknown] == [("RO04", True)]  # the model asked for a tool that does not exist
     [timeout_finding] = [f for f in report.findings if f.trace_id == timeout]
     assert timeout_finding.step == "lookup_order"  # reported where the error began, not where it propagated
+
+
+def test_same_exports_as_csv_json_array_and_parquet(tmp_path: Path) -> None:
+    """LangSmith and Langfuse also export CSV / JSON arrays / Parquet; Phoenix saves Parquet."""
+    import pandas as pd
+
+    runs = [json.loads(line) for line in (FIXTURES / "langsmith_runs.jsonl").read_text().splitlines()]
+    flat = pd.DataFrame([{k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in r.items()} for r in runs])
+    variants = {
+        "runs.json": lambda p: p.write_text(json.dumps(runs)),
+        "runs.csv": lambda p: flat.to_csv(p, index=False),
+        "runs.parquet": lambda p: flat.to_parquet(p),
+        "observations.csv": lambda p: pd.DataFrame([
+            {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in o.items()}
+            for o in json.loads((FIXTURES / "langfuse_observations.json").read_text())]).to_csv(p, index=False),
+        "phoenix.parquet": lambda p: pd.read_csv(FIXTURES / "phoenix_spans.csv", dtype=str).to_parquet(p),
+    }
+    expected = {"runs.json": ("langsmith", 5, "HO01"), "runs.csv": ("langsmith", 5, "HO01"),
+                "runs.parquet": ("langsmith", 5, "HO01"), "observations.csv": ("langfuse", 3, "ST01"),
+                "phoenix.parquet": ("phoenix", 4, "ST02")}
+    for name, write in variants.items():
+        path = tmp_path / name
+        write(path)
+        audit = Audit.open()
+        [res] = audit.load([SourceFile.of(path)])
+        report = audit.run()
+        primary = [f.rule_id for f in report.findings if f.primary]
+        assert (res.format, res.rows_loaded, primary[0]) == expected[name], name
