@@ -70,12 +70,13 @@ def _md(text: Any) -> str:
     return html.escape(str("" if text is None else text), quote=False).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
 
 
-def _pct(x: float) -> str:
+def percent(x: float) -> str:
     return f"{x * 100:.1f}%"
 
 
-def _usd(x: float | None) -> str:
-    return "n/a" if x is None else f"${x:,.2f}" if abs(x) >= 1 else f"${x:,.4f}"
+def money(x: float | None) -> str:
+    """USD for people: cents above a dollar, four decimals below, n/a for none."""
+    return "n/a" if x is None else f"${x:,.2f}" if abs(x) >= 1 or x == 0 else f"${x:,.4f}"
 
 
 def to_markdown(report: AuditReport, max_findings: int = 50) -> str:
@@ -88,13 +89,13 @@ def to_markdown(report: AuditReport, max_findings: int = 50) -> str:
         "",
         "| metric | value |",
         "|---|---|",
-        f"| observed end-to-end success | {_pct(s.observed_success)} |",
-        f"| predicted from steps | {_pct(s.predicted_success)} |",
+        f"| observed end-to-end success | {percent(s.observed_success)} |",
+        f"| predicted from steps | {percent(s.predicted_success)} |",
         f"| coordination gap | {s.coordination_gap * 100:+.1f} points |",
         f"| failed traces | {s.failed_traces:,} (silent: {s.silent_failures:,}) |",
-        f"| cost per successful run | {_usd(s.cost_per_successful_run_usd)} |",
-        f"| money lost to failures and retries | {_usd(s.money_lost_usd)} |",
-        f"| projected monthly loss ({c.monthly_runs:,} runs) | {_usd(c.monthly_failure_loss_usd)} |",
+        f"| cost per successful run | {money(s.cost_per_successful_run_usd)} |",
+        f"| money lost to failures and retries | {money(s.money_lost_usd)} |",
+        f"| projected monthly loss ({c.monthly_runs:,} runs) | {money(c.monthly_failure_loss_usd)} |",
         "",
         "## Root causes by layer",
         "",
@@ -104,7 +105,7 @@ def to_markdown(report: AuditReport, max_findings: int = 50) -> str:
     for layer, n in s.primary_by_layer.items():
         lc = c.by_layer[layer]
         payback = f"{lc.payback_months:.1f} months" if lc.payback_months is not None else "n/a"
-        out.append(f"| {layer} | {n} | {_usd(lc.monthly_loss_usd)} | {payback} |")
+        out.append(f"| {layer} | {n} | {money(lc.monthly_loss_usd)} | {payback} |")
     out += ["", "## Top failure modes", "", "| layer | mode | failed traces |", "|---|---|---|"]
     out += [f"| {_md(layer)} | {_md(mode)} | {n} |" for layer, mode, n in s.top_modes]
     out += ["", "## Checklist", "", "| item | layer | score | evidence | remedy |", "|---|---|---|---|---|"]
@@ -116,7 +117,7 @@ def to_markdown(report: AuditReport, max_findings: int = 50) -> str:
     for st in r.steps[:20]:
         out.append(
             f"| {_md(st.name)}{' *' if st.in_pipeline else ''} | {_md(st.agent)} | {st.runs} | "
-            f"{_pct(st.first_attempt_rate)} | {_pct(st.effective_rate)} | {st.p95_ms:.0f} ms |"
+            f"{percent(st.first_attempt_rate)} | {percent(st.effective_rate)} | {st.p95_ms:.0f} ms |"
         )
     out += ["", "\\* counted in the predicted product.", ""]
     primary = [f for f in report.findings if f.primary and not f.silenced]
@@ -162,11 +163,11 @@ def to_html(report: AuditReport, max_findings: int = 500) -> str:
 
     s, c = report.summary, report.cost
     figs = report_figures(report)
-    kpis = [("Traces", f"{s.traces:,}"), ("Observed success", _pct(s.observed_success)),
-            ("Predicted from steps", _pct(s.predicted_success)),
+    kpis = [("Traces", f"{s.traces:,}"), ("Observed success", percent(s.observed_success)),
+            ("Predicted from steps", percent(s.predicted_success)),
             ("Coordination gap", f"{s.coordination_gap * 100:+.1f} pts"),
-            ("Cost per successful run", _usd(s.cost_per_successful_run_usd)),
-            ("Money lost", _usd(s.money_lost_usd))]
+            ("Cost per successful run", money(s.cost_per_successful_run_usd)),
+            ("Money lost", money(s.money_lost_usd))]
     kpi_html = "".join(f'<div class="kpi"><div class="v">{html.escape(v)}</div><div class="k">{html.escape(k)}</div></div>'
                        for k, v in kpis)
     checklist = _table(["id", "layer", "item", "score", "override", "evidence", "remedy"],
@@ -207,8 +208,8 @@ th{{background:#f6f6f6}} .chart{{min-height:380px}} .chip{{color:#fff;border-rad
 <h2>Checklist</h2>{checklist}
 <h2>Findings ({len(findings):,}; first {min(len(findings), max_findings):,} shown)</h2>{findings_table}
 <h2>Cost</h2>
-<p>Total {_usd(c.total_cost_usd)}; failed runs {_usd(c.failed_cost_usd)}; retried attempts {_usd(c.retry_cost_usd)};
-projected monthly spend {_usd(c.monthly_cost_usd)} for {c.monthly_runs:,} runs; {c.unpriced_spans:,} spans with tokens but
+<p>Total {money(c.total_cost_usd)}; failed runs {money(c.failed_cost_usd)}; retried attempts {money(c.retry_cost_usd)};
+projected monthly spend {money(c.monthly_cost_usd)} for {c.monthly_runs:,} runs; {c.unpriced_spans:,} spans with tokens but
 no known price{(': ' + html.escape(', '.join(c.unpriced_models))) if c.unpriced_models else ''}.</p>
 <h2>Quarantined rows</h2>{quarantine if report.quarantine else '<p>None.</p>'}
 <footer>{prov}</footer>

@@ -138,16 +138,6 @@ def layer_badge(layer: str) -> str:
     return f'<span style="background:{colour};color:white;border-radius:4px;padding:1px 6px">{layer}</span>'
 
 
-def pct(x: float) -> str:
-    return f"{x * 100:.1f}%"
-
-
-def usd(x: float | None) -> str:
-    if x is None:
-        return "n/a"
-    return f"${x:,.2f}" if abs(x) >= 1 else f"${x:,.4f}"
-
-
 def mapping_needed(e: InputFileError) -> bool:
     return bool(e.found_columns)
 

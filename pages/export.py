@@ -7,44 +7,50 @@ import json
 import streamlit as st
 
 from audit.exports import render
-from pages.common import current
-
-loaded = current()
-
-st.title("Export")
-st.write("Download the audit to share. Trace content is escaped in HTML, spreadsheet formulas are neutralised in "
-         "CSV, and checklist overrides are included.")
-redact = st.toggle("Redact e-mails, API keys, bearer tokens and card numbers", value=False)
-report = loaded.report
-if redact:
-    from audit.models import AuditReport
-    from audit.redact import redact_tree
-
-    report = AuditReport.model_validate(redact_tree(report.model_dump(mode="json")))
-    report.summary.provenance.redacted = True
-if loaded.overrides:
-    st.caption("Overrides included: " + ", ".join(f"{k} → {v['score']}" for k, v in loaded.overrides.items()))
+from pages.common import current, guarded
 
 
-def rendered(fmt: str, overrides_json: str, redacted: bool) -> str:
-    """This session's export, rendered once per format, overrides, redaction and cost table."""
-    key = (fmt, overrides_json, str(redacted), str(hash(report.cost.model_dump_json())))
-    if key not in loaded.exports:
-        with st.spinner(f"Rendering {fmt.upper()}…"):
-            loaded.exports[key] = render(report, fmt, json.loads(overrides_json))  # type: ignore[arg-type]
-    return loaded.exports[key]
+def page() -> None:
+    """The page, top to bottom."""
+    loaded = current()
+
+    st.title("Export")
+    st.write("Download the audit to share. Trace content is escaped in HTML, spreadsheet formulas are neutralised in "
+             "CSV, and checklist overrides are included.")
+    redact = st.toggle("Redact e-mails, API keys, bearer tokens and card numbers", value=False)
+    report = loaded.report
+    if redact:
+        from audit.models import AuditReport
+        from audit.redact import redact_tree
+
+        report = AuditReport.model_validate(redact_tree(report.model_dump(mode="json")))
+        report.summary.provenance.redacted = True
+    if loaded.overrides:
+        st.caption("Overrides included: " + ", ".join(f"{k} → {v['score']}" for k, v in loaded.overrides.items()))
+
+    def rendered(fmt: str, overrides_json: str, redacted: bool) -> str:
+        """This session's export, rendered once per format, overrides, redaction and cost table."""
+        key = (fmt, overrides_json, str(redacted), str(hash(report.cost.model_dump_json())))
+        if key not in loaded.exports:
+            with st.spinner(f"Rendering {fmt.upper()}…"):
+                loaded.exports[key] = render(report, fmt, json.loads(overrides_json))  # type: ignore[arg-type]
+        return loaded.exports[key]
 
 
-overrides = json.dumps(loaded.overrides, sort_keys=True)
-cols = st.columns(4)
-for col, (fmt, label, mime, name) in zip(cols, (
-    ("html", "HTML report", "text/html", "coordination-audit.html"),
-    ("md", "Markdown", "text/markdown", "coordination-audit.md"),
-    ("json", "JSON", "application/json", "coordination-audit.json"),
-    ("csv", "Findings CSV", "text/csv", "coordination-audit-findings.csv"),
-), strict=True):
-    col.download_button(label, rendered(fmt, overrides, redact), file_name=name, mime=mime,
-                        width="stretch", key=f"dl_{fmt}")
+    overrides = json.dumps(loaded.overrides, sort_keys=True)
+    cols = st.columns(4)
+    for col, (fmt, label, mime, name) in zip(cols, (
+        ("html", "HTML report", "text/html", "coordination-audit.html"),
+        ("md", "Markdown", "text/markdown", "coordination-audit.md"),
+        ("json", "JSON", "application/json", "coordination-audit.json"),
+        ("csv", "Findings CSV", "text/csv", "coordination-audit-findings.csv"),
+    ), strict=True):
+        col.download_button(label, rendered(fmt, overrides, redact), file_name=name, mime=mime,
+                            width="stretch", key=f"dl_{fmt}")
 
-with st.expander("Preview (Markdown)"):
-    st.markdown(rendered("md", overrides, redact))
+    with st.expander("Preview (Markdown)"):
+        st.markdown(rendered("md", overrides, redact))
+
+
+with guarded():
+    page()

@@ -6,54 +6,62 @@ import pandas as pd
 import streamlit as st
 
 from audit import charts
+from audit.exports import percent as pct
 from audit.reliability import LAYER_ORDER, per_step_rate, project_end_to_end
-from pages.common import current, pct
+from pages.common import current, guarded
 
-loaded = current()
-report = loaded.report
-r = report.reliability
 
-st.title("Reliability")
-c = st.columns(4)
-c[0].metric("Observed end to end", pct(r.observed_success),
-            help=f"Wilson 95%: {pct(r.observed_ci[0])} to {pct(r.observed_ci[1])}")
-c[1].metric("Predicted (after retries)", pct(r.predicted_success))
-c[2].metric("Predicted (first attempt)", pct(r.predicted_first_attempt))
-c[3].metric("Coordination gap", f"{r.coordination_gap * 100:+.1f} pts")
+def page() -> None:
+    """The page, top to bottom."""
+    loaded = current()
+    report = loaded.report
+    r = report.reliability
 
-st.subheader("What if")
-steps = len(r.pipeline_steps)
-w = st.columns(3)
-attempts = w[0].slider("Attempts per step", 1, 5, 1, help="Independent retries of each step")
-fixed = w[1].selectbox("Fix a layer", ["none", *[x for x in LAYER_ORDER if x != "unclassified"]],
-                       help="Remove the failures whose root cause is in this layer")
-length = w[2].slider("Chain length (steps)", 1, 20, max(steps, 1))
-projected = project_end_to_end(r, attempts, length, None if fixed == "none" else fixed)
-st.metric("Projected end-to-end success", pct(projected),
-          delta=f"{(projected - project_end_to_end(r, 1, length)) * 100:+.1f} pts vs today at this length")
-rate = per_step_rate(r)
-st.plotly_chart(charts.compounding(rate, length, max_steps=max(12, length), attempts=attempts),
-                width="stretch")
+    st.title("Reliability")
+    c = st.columns(4)
+    c[0].metric("Observed end to end", pct(r.observed_success),
+                help=f"Wilson 95%: {pct(r.observed_ci[0])} to {pct(r.observed_ci[1])}")
+    c[1].metric("Predicted (after retries)", pct(r.predicted_success))
+    c[2].metric("Predicted (first attempt)", pct(r.predicted_first_attempt))
+    c[3].metric("Coordination gap", f"{r.coordination_gap * 100:+.1f} pts")
 
-left, right = st.columns(2)
-left.plotly_chart(charts.observed_vs_predicted(report), width="stretch")
-right.plotly_chart(charts.step_reliability(report), width="stretch")
+    st.subheader("What if")
+    steps = len(r.pipeline_steps)
+    w = st.columns(3)
+    attempts = w[0].slider("Attempts per step", 1, 5, 1, help="Independent retries of each step")
+    fixed = w[1].selectbox("Fix a layer", ["none", *[x for x in LAYER_ORDER if x != "unclassified"]],
+                           help="Remove the failures whose root cause is in this layer")
+    length = w[2].slider("Chain length (steps)", 1, 20, max(steps, 1))
+    projected = project_end_to_end(r, attempts, length, None if fixed == "none" else fixed)
+    st.metric("Projected end-to-end success", pct(projected),
+              delta=f"{(projected - project_end_to_end(r, 1, length)) * 100:+.1f} pts vs today at this length")
+    rate = per_step_rate(r)
+    st.plotly_chart(charts.compounding(rate, length, max_steps=max(12, length), attempts=attempts),
+                    width="stretch")
 
-st.subheader("Per step")
-table = pd.DataFrame([{
-    "step": s.name, "agent": s.agent, "kind": s.kind, "in pipeline": s.in_pipeline, "runs": s.runs,
-    "retries": s.retries, "traces": s.traces, "first attempt": s.first_attempt_rate,
-    "first attempt 95% CI": f"{pct(s.first_attempt_ci[0])} – {pct(s.first_attempt_ci[1])}",
-    "after retries": s.effective_rate,
-    "after retries 95% CI": f"{pct(s.effective_ci[0])} – {pct(s.effective_ci[1])}",
-    "p50 ms": s.p50_ms, "p95 ms": s.p95_ms, "share of run time": s.latency_share,
-} for s in r.steps])
-st.dataframe(table, width="stretch", hide_index=True, column_config={
-    "first attempt": st.column_config.NumberColumn(format="percent"),
-    "after retries": st.column_config.NumberColumn(format="percent"),
-    "share of run time": st.column_config.NumberColumn(format="percent"),
-    "p50 ms": st.column_config.NumberColumn(format="%.0f"),
-    "p95 ms": st.column_config.NumberColumn(format="%.0f"),
-})
-st.caption("Steps in the pipeline (top-level stages present in at least half the traces) make up the predicted "
-           "product. Intervals are Wilson 95%.")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.observed_vs_predicted(report), width="stretch")
+    right.plotly_chart(charts.step_reliability(report), width="stretch")
+
+    st.subheader("Per step")
+    table = pd.DataFrame([{
+        "step": s.name, "agent": s.agent, "kind": s.kind, "in pipeline": s.in_pipeline, "runs": s.runs,
+        "retries": s.retries, "traces": s.traces, "first attempt": s.first_attempt_rate,
+        "first attempt 95% CI": f"{pct(s.first_attempt_ci[0])} – {pct(s.first_attempt_ci[1])}",
+        "after retries": s.effective_rate,
+        "after retries 95% CI": f"{pct(s.effective_ci[0])} – {pct(s.effective_ci[1])}",
+        "p50 ms": s.p50_ms, "p95 ms": s.p95_ms, "share of run time": s.latency_share,
+    } for s in r.steps])
+    st.dataframe(table, width="stretch", hide_index=True, column_config={
+        "first attempt": st.column_config.NumberColumn(format="percent"),
+        "after retries": st.column_config.NumberColumn(format="percent"),
+        "share of run time": st.column_config.NumberColumn(format="percent"),
+        "p50 ms": st.column_config.NumberColumn(format="%.0f"),
+        "p95 ms": st.column_config.NumberColumn(format="%.0f"),
+    })
+    st.caption("Steps in the pipeline (top-level stages present in at least half the traces) make up the predicted "
+               "product. Intervals are Wilson 95%.")
+
+
+with guarded():
+    page()

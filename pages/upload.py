@@ -9,67 +9,74 @@ from audit.formats import LABELS
 from audit.schema import CANONICAL, REQUIRED
 from pages.common import audit_files, current, frame_download, guarded, show_error
 
-st.title("Upload traces")
-st.write("Drop one or many span exports: **CSV**, **CSV.gz**, **Parquet** or **JSON Lines** with the columns of "
-         "the trace format (`trace_id`, `span_id`, `parent_span_id`, `name`, `start_time`, `end_time` or "
-         "`duration_ms`, `status`, …). Column names match case-insensitively, with common aliases.")
 
-files = st.file_uploader("Trace files", type=["csv", "gz", "parquet", "jsonl", "ndjson", "json"],
-                         accept_multiple_files=True, key="uploader")
-mapping: dict[str, str] = st.session_state.setdefault("column_mapping", {})
-FORMAT_LABELS = {"auto": "Detect automatically", **LABELS}
-input_format = st.radio("Export format", list(FORMAT_LABELS), format_func=FORMAT_LABELS.__getitem__,
-                        horizontal=True, key="input_format")
+def page() -> None:
+    """The page, top to bottom."""
+    st.title("Upload traces")
+    st.write("Drop one or many span exports: **CSV**, **CSV.gz**, **Parquet** or **JSON Lines** with the columns of "
+             "the trace format (`trace_id`, `span_id`, `parent_span_id`, `name`, `start_time`, `end_time` or "
+             "`duration_ms`, `status`, …). Column names match case-insensitively, with common aliases.")
 
-if files:
-    payload = [(f.name, f.getvalue()) for f in files]
-    try:
-        loaded = audit_files(payload, mapping, input_format=None if input_format == "auto" else input_format)
-        st.session_state["loaded"] = loaded
-        st.session_state.pop("mapping_error", None)
-    except InputFileError as e:
-        show_error(e)
-        if e.found_columns:
-            st.session_state["mapping_error"] = {"file": e.file, "columns": e.found_columns}
-    except Exception as e:
-        show_error(e)
+    files = st.file_uploader("Trace files", type=["csv", "gz", "parquet", "jsonl", "ndjson", "json"],
+                             accept_multiple_files=True, key="uploader")
+    mapping: dict[str, str] = st.session_state.setdefault("column_mapping", {})
+    FORMAT_LABELS = {"auto": "Detect automatically", **LABELS}
+    input_format = st.radio("Export format", list(FORMAT_LABELS), format_func=FORMAT_LABELS.__getitem__,
+                            horizontal=True, key="input_format")
 
-pending = st.session_state.get("mapping_error")
-if files and pending:
-    st.subheader("Map your columns")
-    st.write(f"`{pending['file']}` does not use the trace format's names. Choose which of its columns holds "
-             "each field; the mapping is remembered for this session.")
-    with st.form("mapping"):
-        choices = ["(none)", *pending["columns"]]
-        picked = {}
-        cols = st.columns(3)
-        for i, canonical in enumerate(CANONICAL):
-            label = canonical + (" *" if canonical in REQUIRED else "")
-            default = mapping.get(canonical, "(none)")
-            picked[canonical] = cols[i % 3].selectbox(
-                label, choices, index=choices.index(default) if default in choices else 0, key=f"map_{canonical}")
-        if st.form_submit_button("Apply mapping and audit", type="primary"):
-            st.session_state["column_mapping"] = {k: v for k, v in picked.items() if v != "(none)"}
-            st.rerun()
+    if files:
+        payload = [(f.name, f.getvalue()) for f in files]
+        try:
+            loaded = audit_files(payload, mapping, input_format=None if input_format == "auto" else input_format)
+            st.session_state["loaded"] = loaded
+            st.session_state.pop("mapping_error", None)
+        except InputFileError as e:
+            show_error(e)
+            if e.found_columns:
+                st.session_state["mapping_error"] = {"file": e.file, "columns": e.found_columns}
+        except Exception as e:
+            show_error(e)
+
+    pending = st.session_state.get("mapping_error")
+    if files and pending:
+        st.subheader("Map your columns")
+        st.write(f"`{pending['file']}` does not use the trace format's names. Choose which of its columns holds "
+                 "each field; the mapping is remembered for this session.")
+        with st.form("mapping"):
+            choices = ["(none)", *pending["columns"]]
+            picked = {}
+            cols = st.columns(3)
+            for i, canonical in enumerate(CANONICAL):
+                label = canonical + (" *" if canonical in REQUIRED else "")
+                default = mapping.get(canonical, "(none)")
+                picked[canonical] = cols[i % 3].selectbox(
+                    label, choices, index=choices.index(default) if default in choices else 0, key=f"map_{canonical}")
+            if st.form_submit_button("Apply mapping and audit", type="primary"):
+                st.session_state["column_mapping"] = {k: v for k, v in picked.items() if v != "(none)"}
+                st.rerun()
+
+    with guarded():
+        loaded = current()
+        st.divider()
+        st.subheader("Loaded")
+        st.write(", ".join(f"`{n}`" for n in loaded.names) + (" — the bundled sample" if loaded.is_sample else ""))
+        for r in loaded.results:
+            st.caption(f"{r.name}: {r.format}, {r.rows_loaded:,} spans loaded, {r.rows_quarantined:,} rows quarantined"
+                       + (f"; {'; '.join(r.notes)}" if r.notes else "")
+                       + (f"; extra columns kept: {', '.join(r.mapping.extra)}" if r.mapping.extra else ""))
+        st.dataframe(loaded.audit.spans_preview(200), width="stretch", height=300)
+
+        quarantine = loaded.audit.quarantine_frame()
+        st.subheader(f"Quarantined rows ({len(quarantine):,})")
+        if quarantine.empty:
+            st.success("Every row met the trace contract.")
+        else:
+            st.write("These rows break the trace contract. They are not in the audit; fix them at the source and "
+                     "upload again.")
+            st.dataframe(quarantine, width="stretch", height=260)
+            st.download_button("Download quarantined rows (CSV)", frame_download(quarantine),
+                               file_name="quarantine.csv", mime="text/csv")
+
 
 with guarded():
-    loaded = current()
-    st.divider()
-    st.subheader("Loaded")
-    st.write(", ".join(f"`{n}`" for n in loaded.names) + (" — the bundled sample" if loaded.is_sample else ""))
-    for r in loaded.results:
-        st.caption(f"{r.name}: {r.format}, {r.rows_loaded:,} spans loaded, {r.rows_quarantined:,} rows quarantined"
-                   + (f"; {'; '.join(r.notes)}" if r.notes else "")
-                   + (f"; extra columns kept: {', '.join(r.mapping.extra)}" if r.mapping.extra else ""))
-    st.dataframe(loaded.audit.spans_preview(200), width="stretch", height=300)
-
-    quarantine = loaded.audit.quarantine_frame()
-    st.subheader(f"Quarantined rows ({len(quarantine):,})")
-    if quarantine.empty:
-        st.success("Every row met the trace contract.")
-    else:
-        st.write("These rows break the trace contract. They are not in the audit; fix them at the source and "
-                 "upload again.")
-        st.dataframe(quarantine, width="stretch", height=260)
-        st.download_button("Download quarantined rows (CSV)", frame_download(quarantine),
-                           file_name="quarantine.csv", mime="text/csv")
+    page()

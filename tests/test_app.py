@@ -65,7 +65,7 @@ def test_reliability_and_costs_pages_equal_the_engine(sample_report) -> None:
     assert metric(at, "Predicted (first attempt)") == f"{r.predicted_first_attempt * 100:.1f}%"
     at.switch_page("pages/costs.py").run()
     total = sample_report.cost.total_cost_usd
-    assert metric(at, "Token spend in these traces") == (f"${total:,.2f}" if total >= 1 else f"${total:,.4f}")
+    assert metric(at, "Token spend in these traces") == (f"${total:,.2f}" if total >= 1 or total == 0 else f"${total:,.4f}")
 
 
 def upload(at: AppTest, name: str, data: bytes) -> AppTest:
@@ -161,3 +161,11 @@ def test_otlp_upload_is_detected() -> None:
     assert any("detected OpenTelemetry OTLP JSON export" in c.value for c in at.caption)
     at.switch_page("pages/overview.py").run()
     assert metric(at, "Spans") == "4"
+
+
+def test_an_unexpected_error_is_a_message_not_a_traceback() -> None:
+    at = app()
+    at.session_state["loaded"] = object()  # a corrupted session: the page cannot render
+    at.run()
+    assert not at.exception
+    assert any("Something went wrong" in e.value for e in at.error)
