@@ -41,18 +41,29 @@ def timed(cmd: list[str]) -> tuple[float, float]:
     return seconds, int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(doc: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "out")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    data = args.workdir / f"spans_{args.spans}.csv"
+    return args
+
+
+def sample_csv(spans: int, workdir: Path) -> Path:
+    """Generated canonical CSV of about ``spans`` spans, made once and reused."""
+    data = workdir / f"spans_{spans}.csv"
     if not data.exists():
-        traces = max(1, int(args.spans / SPANS_PER_TRACE))
-        print(f"generating ~{args.spans:,} spans ({traces:,} traces) into {data} ...", flush=True)
+        traces = max(1, int(spans / SPANS_PER_TRACE))
+        print(f"generating ~{spans:,} spans ({traces:,} traces) into {data} ...", flush=True)
         subprocess.run([sys.executable, "-m", "audit", "sample", "--traces", str(traces), "--seed", "11",
                         "--output", str(data)], cwd=REPO, check=True)
+    return data
+
+
+def main() -> None:
+    args = parse_args(__doc__ or "")
+    data = sample_csv(args.spans, args.workdir)
     size_mb = data.stat().st_size / 1e6
     bare_s, bare_mb = timed([sys.executable, "-c", BARE_LOAD, str(data)])
     with tempfile.TemporaryDirectory() as tmp:

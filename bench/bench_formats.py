@@ -8,8 +8,6 @@ spans as canonical CSV. Both loads run in fresh processes in the same run.
 
 from __future__ import annotations
 
-import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,7 +16,7 @@ import duckdb
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench.bench_audit import SPANS_PER_TRACE, timed  # noqa: E402
+from bench.bench_audit import parse_args, sample_csv, timed  # noqa: E402
 
 LOAD = (
     "import sys; from audit.engine import Audit; from audit.ingest import SourceFile; "
@@ -57,15 +55,8 @@ COPY (
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spans", type=int, default=1_000_000)
-    parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "out")
-    args = parser.parse_args()
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    csv = args.workdir / f"spans_{args.spans}.csv"
-    if not csv.exists():
-        subprocess.run([sys.executable, "-m", "audit", "sample", "--traces", str(int(args.spans / SPANS_PER_TRACE)),
-                        "--seed", "11", "--output", str(csv)], cwd=REPO, check=True)
+    args = parse_args(__doc__ or "")
+    csv = sample_csv(args.spans, args.workdir)
     otlp = args.workdir / f"spans_{args.spans}.otlp.jsonl"
     if not otlp.exists():
         start = time.perf_counter()
