@@ -302,8 +302,14 @@ def _inject(b: TraceBuilder, mode: str, step: Step, rid: str, query: str, pipe: 
         return "ok"
     if mode == "loop":
         same = json.dumps({"step": step.name, "query": query, "plan": "retry same approach"})
-        for _ in range(rng.randint(5, 8)):
-            _run_step(b, step, rid, query, input_text=same, model_idx=model_idx)
+        if rng.random() < 0.4:  # a plan/act cycle over two steps instead of one step repeating
+            act = Step(rng.choice(["reflect", "execute_plan", "critique"]), "tool", step.agent)
+            for _ in range(rng.randint(3, 4)):
+                _run_step(b, step, rid, query, input_text=same, model_idx=model_idx)
+                _run_step(b, act, rid, query, input_text=same)
+        else:
+            for _ in range(rng.randint(5, 8)):
+                _run_step(b, step, rid, query, input_text=same, model_idx=model_idx)
         if rng.random() < 0.5:
             b.span("graph", "chain", None, rid, 1, status="error", error_type="GraphRecursionError",
                    error_message="Recursion limit of 25 reached without hitting a stop condition. You can increase "
