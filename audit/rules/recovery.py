@@ -107,8 +107,10 @@ WITH first_error AS (
 )
 SELECT t.trace_id, coalesce(e.span_id, t.root_span_id) AS span_id, FALSE AS recovered,
        CASE WHEN e.span_id IS NOT NULL
-            THEN 'root reported ok, but ' || coalesce(e.error_type, 'an error') || ' ('
-                 || left(coalesce(e.error_message, ''), 160) || ') was never recovered'
+            THEN 'root reported ok, but ' || coalesce(e.error_type, 'an error')
+                 || CASE WHEN coalesce(e.error_message, '') <> '' THEN ' (' || left(e.error_message, 160) || ')'
+                         ELSE '' END
+                 || ' on span ' || e.span_id || ' was never recovered'
             ELSE 'root reported ok, but the final answer was judged wrong (eval_passed=false)' END
        || CASE WHEN t.eval_passed = false AND e.span_id IS NOT NULL THEN '; eval_passed=false' ELSE '' END
        AS evidence
