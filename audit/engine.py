@@ -48,7 +48,6 @@ class Audit:
         self.settings = settings or Settings()
         self.rules = rules or catalog()
         self.prices = prices or load_prices()
-        self._audited = False
 
     @classmethod
     def open(
@@ -73,16 +72,13 @@ class Audit:
     def load(self, files: list[SourceFile], column_overrides: dict[str, str] | None = None,
              input_format: str | None = None) -> list[LoadResult]:
         """Load trace files (see ``audit.ingest.load_traces``)."""
-        self._audited = False
         return load_traces(self.con, files, column_overrides, input_format)
 
     def load_evals(self, source: SourceFile) -> LoadResult:
-        self._audited = False
         return load_evals(self.con, source, self.settings)
 
     def classify(self) -> None:
         classify(self.con, self.rules, self.settings)
-        self._audited = True
 
     def run(self, redact: bool = False) -> AuditReport:
         """Classify, compute reliability, cost and checklist; the whole audit as one model."""

@@ -21,7 +21,7 @@ import streamlit as st
 from audit.charts import LAYER_COLOURS
 from audit.db import connect
 from audit.engine import Audit
-from audit.errors import AuditError, InputFileError
+from audit.errors import AuditError
 from audit.ingest import LoadResult, SourceFile
 from audit.models import AuditReport
 from audit.settings import Settings
@@ -136,10 +136,6 @@ def guarded() -> Iterator[None]:
 def layer_badge(layer: str) -> str:
     colour = LAYER_COLOURS.get(layer, "#999")
     return f'<span style="background:{colour};color:white;border-radius:4px;padding:1px 6px">{layer}</span>'
-
-
-def mapping_needed(e: InputFileError) -> bool:
-    return bool(e.found_columns)
 
 
 def frame_download(df: pd.DataFrame) -> bytes:
