@@ -63,8 +63,13 @@ def _kv(attrs: str) -> str:
             f"a.value.doubleValue, a.value.boolValue)}})")
 
 
+OTLP_MAPPED_KEYS: set[str] = set()  # every attribute key the importer reads, filled by _attr
+
+
 def _attr(*keys: str, source: str = "kv") -> str:
     """The first of these attribute keys present on the span (keys are constants of this module)."""
+    if source == "kv":
+        OTLP_MAPPED_KEYS.update(keys)
     parts = [f"list_filter({source}, lambda a: a.k = '{k}')[1].v" for k in keys]
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
@@ -95,7 +100,8 @@ WITH req AS ({{requests}}
                  CAST(TRY_CAST({_attr('http.request.resend_count')} AS BIGINT) + 1 AS VARCHAR)) AS attempt,
         {_attr('exception.type', source='exc')} AS exc_type,
         {_attr('exception.message', source='exc')} AS exc_message,
-        s.status.code IN ('2', 'STATUS_CODE_ERROR') AS failed
+        s.status.code IN ('2', 'STATUS_CODE_ERROR') AS failed,
+        list_transform(kv, lambda p: p.k) AS attribute_keys
     FROM spans
 )
 SELECT
@@ -112,10 +118,16 @@ SELECT
     coalesce(exc_type, error_type_attr, CASE WHEN failed THEN 'Error' END) AS error_type,
     coalesce(exc_message, NULLIF(s.status.message, '')) AS error_message,
     model, provider, input_tokens, output_tokens, input, output, attempt,
-    resource AS metadata, sid AS __audit_row
+    resource AS metadata, sid AS __audit_row, attribute_keys AS __audit_keys
 FROM a
 ORDER BY sid
 """
+
+
+def unmapped_otlp_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Span attribute keys of the loaded OTLP export that the importer does not read."""
+    keys = con.execute("SELECT DISTINCT unnest(__audit_keys) AS k FROM __raw ORDER BY k").fetchall()
+    return [k for (k,) in keys if k not in OTLP_MAPPED_KEYS]
 
 
 def read_lines(con: duckdb.DuckDBPyConnection, path: str) -> None:

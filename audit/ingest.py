@@ -148,6 +148,7 @@ def _load_one(
 ) -> LoadResult:
     fmt, head = sniff(source.path)
     export = input_format or formats.detect(source.path, fmt, head)
+    unmapped: list[str] = []
     if export not in formats.FORMATS:
         raise InputFileError(f"unknown input format {export!r}; expected one of {', '.join(formats.FORMATS)}")
     if export == "otlp":
@@ -156,6 +157,7 @@ def _load_one(
                      lambda c, path: formats.read_otlp(c, path, lines=is_json_lines(head)))
         rejects = int((con.execute("SELECT count(*) FROM __rejected_lines").fetchone() or (0,))[0])
         overrides = None
+        unmapped = [f"attribute {k}" for k in formats.unmapped_otlp_keys(con)]
     elif export == "chat":
         con.execute("CREATE OR REPLACE TEMP TABLE __rejected_lines (source_row BIGINT, raw VARCHAR, reason VARCHAR)")
         _read_export(con, source, formats.LABELS["chat"], formats.read_chat)
@@ -166,7 +168,6 @@ def _load_one(
     headers = raw_headers(con)
     if not input_format and export == "canonical":
         export = formats.detect_columns(headers)
-    unmapped: list[str] = []
     if export in formats.TABULAR:
         _read_export(con, source, formats.LABELS[export],
                      lambda c, _path: unmapped.extend(formats.transform_tabular(c, export, headers)))

@@ -271,8 +271,11 @@ def test_verdict_rows_without_a_verdict_are_quarantined(tmp_path: Path) -> None:
 
 def test_langgraph_agent_instrumented_by_openinference() -> None:
     """A real LangGraph agent (fake chat model, offline) traced by OpenInference: make_langgraph_otlp.py."""
-    audit = load("langgraph_openinference.jsonl")
-    assert audit.sources()[0].format == "otlp"
+    audit = Audit.open()
+    [res] = audit.load([SourceFile.of(FIXTURES / "langgraph_openinference.jsonl")])
+    assert (res.format, res.rows_quarantined) == ("otlp", 0)
+    unmapped = next(n for n in res.notes if n.startswith("kept unmapped"))
+    assert "attribute input.mime_type" in unmapped and "attribute llm.model_name" not in unmapped
     traces = audit.frame("SELECT trace_id, list(name ORDER BY start_time, span_id) AS names, "
                          "bool_or(status = 'error') AS has_error FROM spans GROUP BY 1 ORDER BY min(start_time)")
     assert len(traces) == 3
