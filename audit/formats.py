@@ -87,12 +87,15 @@ WITH req AS ({{requests}}
 ), a AS (
     SELECT sid, s, resource,
         {_attr('openinference.span.kind')} AS oi_kind, {_attr('gen_ai.operation.name')} AS op,
+        {_attr('traceloop.span.kind')} AS tl_kind, {_attr('llm.request.type')} AS request_type,
         {_attr('gen_ai.tool.name', 'tool.name')} AS tool_name,
         {_attr('gen_ai.agent.name', 'agent.name', 'graph.node.id')} AS agent,
         {_attr('gen_ai.response.model', 'gen_ai.request.model', 'llm.model_name')} AS model,
         {_attr('gen_ai.provider.name', 'gen_ai.system', 'llm.provider')} AS provider,
-        {_attr('gen_ai.usage.input_tokens', 'llm.token_count.prompt')} AS input_tokens,
-        {_attr('gen_ai.usage.output_tokens', 'llm.token_count.completion')} AS output_tokens,
+        {_attr('gen_ai.usage.input_tokens', 'llm.token_count.prompt', 'gen_ai.usage.prompt_tokens',
+               'llm.usage.prompt_tokens')} AS input_tokens,
+        {_attr('gen_ai.usage.output_tokens', 'llm.token_count.completion', 'gen_ai.usage.completion_tokens',
+               'llm.usage.completion_tokens')} AS output_tokens,
         {_attr('input.value', 'gen_ai.tool.call.arguments')} AS input,
         {_attr('output.value', 'gen_ai.tool.call.result')} AS output,
         {_attr('error.type')} AS error_type_attr,
@@ -111,7 +114,11 @@ SELECT
              CASE WHEN op IN ('chat', 'text_completion', 'generate_content') THEN 'llm'
                   WHEN op = 'execute_tool' OR tool_name IS NOT NULL THEN 'tool'
                   WHEN op IN ('invoke_agent', 'create_agent') THEN 'agent'
-                  WHEN op = 'embeddings' THEN 'embedding' END,
+                  WHEN op = 'embeddings' THEN 'embedding'
+                  WHEN request_type IN ('chat', 'completion') THEN 'llm'
+                  WHEN request_type = 'embedding' THEN 'embedding'
+                  WHEN tl_kind IN ('workflow', 'task') THEN 'chain'
+                  WHEN tl_kind IN ('agent', 'tool') THEN tl_kind END,
              'other') AS kind,
     agent, s.startTimeUnixNano AS start_time, s.endTimeUnixNano AS end_time,
     CASE WHEN failed THEN 'error' ELSE 'ok' END AS status,

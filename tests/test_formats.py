@@ -319,3 +319,22 @@ def test_same_exports_as_csv_json_array_and_parquet(tmp_path: Path) -> None:
         report = audit.run()
         primary = [f.rule_id for f in report.findings if f.primary]
         assert (res.format, res.rows_loaded, primary[0]) == expected[name], name
+
+
+def test_otlp_older_genai_and_openllmetry_attributes(tmp_path: Path) -> None:
+    t0 = 1_767_225_600_000_000_000
+    spans = [
+        otlp_span("b7ad6b7169203331", "", "workflow", t0, t0 + 10**9, attrs={"traceloop.span.kind": "workflow"}),
+        otlp_span("b7ad6b7169203332", "b7ad6b7169203331", "openai.chat", t0 + 1, t0 + 2, attrs={
+            "llm.request.type": "chat", "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.prompt_tokens": 100, "gen_ai.usage.completion_tokens": 7}),
+        otlp_span("b7ad6b7169203333", "b7ad6b7169203331", "lookup", t0 + 3, t0 + 4,
+                  attrs={"traceloop.span.kind": "tool"}),
+    ]
+    path = tmp_path / "openllmetry.json"
+    path.write_text(json.dumps(otlp_request("t", spans)))
+    audit = Audit.open()
+    audit.load([SourceFile.of(path)])
+    rows = audit.con.execute("SELECT name, kind, provider, input_tokens, output_tokens FROM spans ORDER BY name").fetchall()
+    assert rows == [("lookup", "tool", None, None, None), ("openai.chat", "llm", "openai", 100, 7),
+                    ("workflow", "chain", None, None, None)]
