@@ -63,7 +63,7 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
         "|args_schema|unexpected keyword argument|missing [0-9]+ required (positional|keyword)"
         "|takes [0-9]+ positional|parse tool call arguments|invalid_function_arguments|InvalidToolCall"
         "|invalid_tool_call|bad (tool )?arguments|tool input|arguments? (is|are) (not valid|invalid)"
-        "|function[.]arguments|Invalid params|-32602",
+        "|function[.]arguments|Invalid params|-32602|JSON input for tool",
     ),
     (
         # syntax errors of the output itself win over the "validation error" wrapper around them
@@ -83,7 +83,7 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
         "OutputParser|JSONDecodeError|json_invalid|Invalid JSON|Could not parse|Failed to parse|Unable to parse"
         "|Unterminated string|Expecting value|Expecting property name|Expecting ',' delimiter|Extra data: line"
         "|not valid JSON|malformed|ParseError|ParsingError|LengthFinishReasonError|parse error|YAMLError"
-        "|no JSON|invalid format",
+        "|no JSON|invalid format|extract json",
     ),
     (
         "state_key",
@@ -91,7 +91,8 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
         "|InvalidUpdateError|EmptyChannelError|is undefined|not found in (state|context|memory|store|session)"
         "|(state|context|memory)( key)? (missing|lost|was lost)|lost (context|state)|checkpoint not found"
         "|no checkpoint|object is not subscriptable|undefined variable|UndefinedError"
-        "|missing (required )?(template )?variable|checkpointer requires|thread_id",
+        "|missing (required )?(template )?variable|checkpointer requires|thread_id"
+        "|tool_use ids were found without|must be followed by tool messages",
     ),
 )
 TRANSIENT = ("rate_limit", "timeout", "server_error", "connection")

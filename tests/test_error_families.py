@@ -45,6 +45,10 @@ CASES = {
     "McpError: Invalid params: missing field 'query'": "tool_args",
     "Action 'search the web' don't exist, these are the only available Actions: [Search]": "unknown_tool",
     "AgentMaxStepsError: Reached max steps.": "recursion_limit",
+    "ModelBehaviorError: Invalid JSON input for tool lookup: {'order'": "tool_args",
+    "ValueError: Could not extract json string from output: Sure!": "parse",
+    "BadRequestError: tool_use ids were found without tool_result blocks immediately after": "state_key",
+    "BadRequestError: An assistant message with 'tool_calls' must be followed by tool messages responding": "state_key",
     # look-alikes that are none of the families
     "HTTPStatusError: Client error '404 Not Found' for url 'https://x/orders/1'": "other",
     "ZeroDivisionError: division by zero": "other",
