@@ -69,7 +69,8 @@ def audit_files(files: list[tuple[str, bytes]], mapping: dict[str, str] | None =
     cache: dict[str, Loaded] = st.session_state.setdefault("audits", {})
     if key in cache:
         return cache[key]
-    with tempfile.TemporaryDirectory() as tmp, st.status("Loading and auditing…", expanded=False) as status:
+    progress = st.empty()  # the bundled sample clears its progress box once loaded; uploads keep it as a receipt
+    with tempfile.TemporaryDirectory() as tmp, progress.status("Loading and auditing…", expanded=False) as status:
         sources = []
         for i, (name, data) in enumerate(files):
             path = Path(tmp) / f"{i}-{Path(name).name}"
@@ -86,6 +87,8 @@ def audit_files(files: list[tuple[str, bytes]], mapping: dict[str, str] | None =
             audit.con.close()
             raise
         status.update(label=f"Audited {report.summary.traces:,} traces", state="complete")
+    if is_sample:
+        progress.empty()
     loaded = Loaded(key, [s.name for s in sources], audit, report, results, is_sample)
     cache[key] = loaded
     while len(cache) > KEEP_AUDITS:
