@@ -338,3 +338,20 @@ def test_otlp_older_genai_and_openllmetry_attributes(tmp_path: Path) -> None:
     rows = audit.con.execute("SELECT name, kind, provider, input_tokens, output_tokens FROM spans ORDER BY name").fetchall()
     assert rows == [("lookup", "tool", None, None, None), ("openai.chat", "llm", "openai", 100, 7),
                     ("workflow", "chain", None, None, None)]
+
+
+def test_chat_transcript_message_timestamps_are_used(tmp_path: Path) -> None:
+    conv = {"id": "c1", "messages": [
+        {"role": "user", "content": "hi", "timestamp": "2026-03-01T10:00:00Z"},
+        {"role": "assistant", "content": None, "timestamp": "2026-03-01T10:00:02Z", "tool_calls": [
+            {"id": "t1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "t1", "content": "found", "timestamp": "2026-03-01T10:00:05Z"},
+        {"role": "assistant", "content": "done", "timestamp": "2026-03-01T10:00:06Z"}]}
+    path = tmp_path / "chat.jsonl"
+    path.write_text(json.dumps(conv) + "\n")
+    audit = Audit.open()
+    audit.load([SourceFile.of(path)])
+    rows = audit.con.execute("SELECT span_id, strftime(start_time, '%H:%M:%S'), strftime(end_time, '%H:%M:%S') "
+                             "FROM spans ORDER BY start_time, span_id").fetchall()
+    assert rows == [("c1:m1", "10:00:00", "10:00:02"), ("c1:root", "10:00:00", "10:00:06"),
+                    ("c1:t1", "10:00:02", "10:00:05"), ("c1:m3", "10:00:05", "10:00:06")]
