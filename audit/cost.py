@@ -111,7 +111,9 @@ FROM own o LEFT JOIN children c ON c.trace_id = o.trace_id AND c.span_id = o.spa
 RETRY_WASTE_SQL = """
 CREATE OR REPLACE TABLE retry_waste AS
 WITH RECURSIVE wasted(trace_id, span_id, family) AS (
-    SELECT trace_id, span_id, error_family FROM span_facts WHERE status = 'error' AND later_runs > 0
+    SELECT f.trace_id, f.span_id, f.error_family
+    FROM span_facts f JOIN trace_facts t ON t.trace_id = f.trace_id AND NOT t.failed
+    WHERE f.status = 'error' AND f.later_runs > 0
     UNION
     SELECT c.trace_id, c.span_id, w.family
     FROM span_facts c JOIN wasted w ON c.trace_id = w.trace_id AND c.parent_span_id = w.span_id
@@ -124,7 +126,6 @@ SELECT w.trace_id, w.span_id,
        min(sc.counted_cost) AS cost
 FROM wasted w
 JOIN span_costs sc ON sc.trace_id = w.trace_id AND sc.span_id = w.span_id
-JOIN trace_facts t ON t.trace_id = w.trace_id AND NOT t.failed
 GROUP BY 1, 2, 3
 """
 

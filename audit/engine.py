@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 from pydantic import TypeAdapter
 
 from audit import __version__
@@ -32,6 +31,9 @@ from audit.reliability import LAYER_ORDER, compute_reliability
 from audit.rules import catalog, load_rule_file
 from audit.rules.base import RuleSpec
 from audit.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    import pandas as pd  # DataFrames are for the app; the CLI never loads pandas
 
 
 class Audit:
