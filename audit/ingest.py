@@ -382,6 +382,7 @@ def _staging_sql(m: ColumnMapping) -> str:
     SELECT
         r_trace_id AS trace_id, r_span_id AS span_id, r_parent_span_id AS parent_span_id, r_name AS name,
         CASE WHEN lower(r_kind) IN ({kinds}) THEN lower(r_kind)
+             WHEN r_kind IS NULL AND (r_model IS NOT NULL OR in_tok IS NOT NULL OR out_tok IS NOT NULL) THEN 'llm'
              ELSE CASE lower(r_kind) {synonyms} ELSE 'other' END END AS kind,
         r_agent AS agent, start_ts AS start_time, end_v AS end_time,
         COALESCE(dur, date_diff('microsecond', start_ts, end_v) / 1000.0) AS duration_ms,

@@ -191,3 +191,10 @@ def test_several_malformed_rows_each_quarantined_once(tmp_path: Path) -> None:
     assert [r[0] for r in con.execute("SELECT source_row FROM quarantine ORDER BY 1").fetchall()] == [2, 3, 4]
     rows = dict(con.execute("SELECT span_id, source_row FROM spans").fetchall())
     assert rows == {"root": 1, "a": 5, "b": 6, "c": 7}
+
+
+def test_missing_kind_is_llm_when_the_span_names_a_model(tmp_path: Path) -> None:
+    p = write_csv(tmp_path / "t.csv", [root(), span("a", "call", kind="", model="gpt-4o"), span("b", "x", kind="")])
+    con = connect()
+    load_traces(con, [SourceFile.of(p)])
+    assert dict(con.execute("SELECT span_id, kind FROM spans").fetchall()) == {"root": "agent", "a": "llm", "b": "other"}
