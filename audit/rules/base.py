@@ -74,6 +74,7 @@ def parse_docstring(doc: str, where: str) -> dict[str, str]:
     if missing:
         raise RuleDefinitionError(f"{where}: docstring lacks section(s) {', '.join(f'{m}:' for m in missing)}")
     clean = {k: " ".join(v.split()) for k, v in parts.items()}
+    clean = {k: v[:1].upper() + v[1:] for k, v in clean.items()}  # sentences, as the report shows them
     return {
         "title": title.strip(),
         "description": clean["Why"],
