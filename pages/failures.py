@@ -8,6 +8,8 @@ import streamlit as st
 from audit import charts
 from pages.common import current, guarded, layer_badge
 
+MAX_ROWS = 5000  # rows sent to the browser; filters narrow, the CSV export has them all
+
 
 def page() -> None:
     """The page, top to bottom."""
@@ -45,13 +47,16 @@ def page() -> None:
     if window:
         view = view[(view["start_time"] >= window[0]) & (view["start_time"] <= window[1])]
 
-    st.caption(f"{len(view):,} of {len(findings):,} findings · {view['trace_id'].nunique():,} traces")
+    shown = min(len(view), MAX_ROWS)
+    st.caption(f"{len(view):,} of {len(findings):,} findings · {view['trace_id'].nunique():,} traces"
+               + (f" · the first {shown:,} are listed; narrow the filters or export the CSV for all"
+                  if len(view) > shown else ""))
     table = view[["trace_id", "span_id", "rule_id", "layer", "mode", "severity", "primary", "recovered", "silenced",
-                  "step", "agent", "evidence"]].reset_index(drop=True)
+                  "step", "agent", "evidence"]].head(MAX_ROWS).reset_index(drop=True)
     event = st.dataframe(table, width="stretch", height=320, on_select="rerun",
                          selection_mode="single-row", key="findings_table")
 
-    trace_ids = list(dict.fromkeys(view["trace_id"].tolist()))[:5000]
+    trace_ids = list(dict.fromkeys(view["trace_id"].tolist()))[:MAX_ROWS]
     selected_rows = event.selection.rows if event and event.selection else []
     if selected_rows:
         st.session_state["trace_choice"] = table.iloc[selected_rows[0]]["trace_id"]
