@@ -73,7 +73,9 @@ def page() -> None:
         else:
             st.write("These rows break the trace contract. They are not in the audit; fix them at the source and "
                      "upload again.")
-            st.dataframe(quarantine, width="stretch", height=260)
+            st.dataframe(quarantine.head(5000), width="stretch", height=260)
+            if len(quarantine) > 5000:
+                st.caption("The first 5,000 are listed; the download has them all.")
             st.download_button("Download quarantined rows (CSV)", frame_download(quarantine),
                                file_name="quarantine.csv", mime="text/csv")
 
