@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import streamlit as st
 
 from pages.common import current, sample_banner, show_error
@@ -19,15 +21,23 @@ PAGES = [
 ]
 page = st.navigation(PAGES)
 
-try:
+
+def dataset_sidebar() -> None:
+    """Which dataset this session is looking at; drawn after the page, which may have just replaced it."""
     loaded = current()
     with st.sidebar:
         st.caption("Dataset")
         st.write(", ".join(f"`{n}`" for n in loaded.names) + (" (sample)" if loaded.is_sample else ""))
         s = loaded.report.summary
         st.caption(f"{s.traces:,} traces · {s.spans:,} spans · {s.quarantined_rows:,} quarantined")
+
+
+try:
     if page.title != "Upload":
-        sample_banner(loaded)
+        sample_banner(current())
     page.run()
 except Exception as e:  # Streamlit's own control flow (rerun, stop) is not an Exception
     show_error(e)
+finally:
+    with contextlib.suppress(Exception):  # an error is already on the page
+        dataset_sidebar()

@@ -20,7 +20,7 @@ def page() -> None:
     files = st.file_uploader("Trace files", type=["csv", "gz", "parquet", "jsonl", "ndjson", "json"],
                              accept_multiple_files=True, key="uploader")
     mapping: dict[str, str] = st.session_state.setdefault("column_mapping", {})
-    FORMAT_LABELS = {"auto": "Detect automatically", **LABELS}
+    FORMAT_LABELS = {"auto": "Detect automatically", **{k: v[:1].upper() + v[1:] for k, v in LABELS.items()}}
     input_format = st.radio("Export format", list(FORMAT_LABELS), format_func=FORMAT_LABELS.__getitem__,
                             horizontal=True, key="input_format")
 

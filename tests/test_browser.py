@@ -116,6 +116,8 @@ def test_upload_visit_every_page_what_if_and_downloads(server: str, browser: Bro
     shot(page, "00-overview-sample")
     data = write_csv(tmp_path / "six_steps.csv", six_step_rows())
     upload(page, data)
+    expect(page.locator("[data-testid='stSidebar']")).to_contain_text("six_steps.csv")
+    expect(page.locator("[data-testid='stSidebar']")).to_contain_text("100 traces")
     shot(page, "01-upload")
     for i, title in enumerate(NAV[1:], start=2):
         go(page, title)
