@@ -15,7 +15,8 @@ def page() -> None:
     st.title("Upload traces")
     st.write("Drop one or many span exports: **CSV**, **CSV.gz**, **Parquet** or **JSON Lines** with the columns of "
              "the trace format (`trace_id`, `span_id`, `parent_span_id`, `name`, `start_time`, `end_time` or "
-             "`duration_ms`, `status`, …). Column names match case-insensitively, with common aliases.")
+             "`duration_ms`, `status`, …), or as exported by OpenTelemetry (OTLP JSON), Phoenix, LangSmith, Langfuse, "
+             "or chat transcripts (JSONL). The format is detected; choose it below if detection gets it wrong.")
 
     files = st.file_uploader("Trace files", type=["csv", "gz", "parquet", "jsonl", "ndjson", "json"],
                              accept_multiple_files=True, key="uploader")
