@@ -26,7 +26,7 @@ from audit.models import (
     Summary,
     TimeBucket,
 )
-from audit.redact import redact_tree
+from audit.redact import redact_report
 from audit.reliability import LAYER_ORDER, compute_reliability
 from audit.rules import catalog, load_rule_file
 from audit.rules.base import RuleSpec
@@ -90,14 +90,12 @@ class Audit:
         checklist = score_checklist(self.con, self.settings)
         findings = self._findings()
         quarantine = self._quarantine()
-        summary = self._summary(findings, reliability.observed_success, reliability.predicted_success, cost, redact)
+        summary = self._summary(findings, reliability.observed_success, reliability.predicted_success, cost)
         report = AuditReport(
             summary=summary, findings=findings, reliability=reliability, cost=cost,
             checklist=checklist, quarantine=quarantine,
         )
-        if redact:
-            report = AuditReport.model_validate(redact_tree(report.model_dump(mode="json")))
-        return report
+        return redact_report(report) if redact else report
 
     # -- queries the app and exports use -------------------------------------------------
 
@@ -164,8 +162,7 @@ class Audit:
         ]
 
     def _summary(
-        self, findings: list[Finding], observed: float, predicted: float, cost: Any, redacted: bool
-    ) -> Summary:
+        self, findings: list[Finding], observed: float, predicted: float, cost: Any) -> Summary:
         con = self.con
         traces, failed, silent, first, last = con.execute(
             "SELECT count(*), count(CASE WHEN failed THEN 1 END), count(CASE WHEN silent THEN 1 END), "
@@ -195,7 +192,7 @@ class Audit:
             provenance=Provenance(
                 version=__version__, generated_at=datetime.now(UTC), inputs=self.sources(),
                 price_table_as_of=self.prices.as_of, settings=self.settings.model_dump(mode="json"),
-                rules=[f"{r.id} {r.name} ({r.source})" for r in self.rules], redacted=redacted,
+                rules=[f"{r.id} {r.name} ({r.source})" for r in self.rules], redacted=False,
             ),
         )
 

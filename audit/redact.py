@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from audit.models import AuditReport
+
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*"), "Bearer [REDACTED-TOKEN]"),
     (re.compile(r"\b(?:sk|rk|pk)-(?:ant-|proj-|live-|test-)?[A-Za-z0-9_\-]{16,}"), "[REDACTED-KEY]"),
@@ -50,3 +52,10 @@ def redact_tree(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact_tree(v) for v in value]
     return value
+
+
+def redact_report(report: AuditReport) -> AuditReport:
+    """A copy of the report with every string redacted, marked as such in its provenance."""
+    redacted = AuditReport.model_validate(redact_tree(report.model_dump(mode="json")))
+    redacted.summary.provenance.redacted = True
+    return redacted

@@ -7,6 +7,7 @@ import json
 import streamlit as st
 
 from audit.exports import render
+from audit.redact import redact_report
 from pages.common import current, guarded
 
 
@@ -20,11 +21,7 @@ def page() -> None:
     redact = st.toggle("Redact e-mails, API keys, bearer tokens and card numbers", value=False)
     report = loaded.report
     if redact:
-        from audit.models import AuditReport
-        from audit.redact import redact_tree
-
-        report = AuditReport.model_validate(redact_tree(report.model_dump(mode="json")))
-        report.summary.provenance.redacted = True
+        report = redact_report(report)
     if loaded.overrides:
         st.caption("Overrides included: " + ", ".join(f"{k} → {v['score']}" for k, v in loaded.overrides.items()))
 
