@@ -19,6 +19,7 @@ from audit.evals import load_evals
 from audit.ingest import LoadResult, SourceFile, load_traces
 from audit.models import (
     AuditReport,
+    Cost,
     Finding,
     Provenance,
     QuarantineRow,
@@ -161,8 +162,7 @@ class Audit:
             ).fetchall()
         ]
 
-    def _summary(
-        self, findings: list[Finding], observed: float, predicted: float, cost: Any) -> Summary:
+    def _summary(self, findings: list[Finding], observed: float, predicted: float, cost: Cost) -> Summary:
         con = self.con
         traces, failed, silent, first, last = con.execute(
             "SELECT count(*), count(CASE WHEN failed THEN 1 END), count(CASE WHEN silent THEN 1 END), "
