@@ -17,6 +17,7 @@ from audit.ingest import (
     TRUE_WORDS,
     LoadResult,
     SourceFile,
+    drop_scratch,
     file_sha256,
     insert_quarantine_sql,
     raw_headers,
@@ -122,8 +123,7 @@ def load_evals(con: duckdb.DuckDBPyConnection, source: SourceFile, settings: Set
         con.execute("ROLLBACK")
         raise
     finally:
-        for t in ("__raw", "__staged", "__verdicts"):
-            con.execute(f"DROP TABLE IF EXISTS {t}")
+        drop_scratch(con)
     notes = [f"read as {shape.replace('_', ' ')}"]
     if ignored:
         notes.append(f"{ignored} scores named other than {settings.eval_score_name!r} were not used")

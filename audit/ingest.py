@@ -85,9 +85,18 @@ def load_traces(
         con.execute("ROLLBACK")
         raise
     finally:
-        for t in ("__raw", "__staged"):
-            con.execute(f"DROP TABLE IF EXISTS {t}")
+        drop_scratch(con)
     return results
+
+
+SCRATCH_TABLES = ("__raw", "__staged", "__verdicts", "__lines", "__records", "__rejected_lines", "__mapped",
+                  "__rejects", "__reject_scans")
+
+
+def drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
+    """Free the loader's scratch tables (a JSON Lines file's text can be large)."""
+    for table in SCRATCH_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def sniff_format(path: Path) -> str:

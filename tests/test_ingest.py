@@ -198,3 +198,12 @@ def test_missing_kind_is_llm_when_the_span_names_a_model(tmp_path: Path) -> None
     con = connect()
     load_traces(con, [SourceFile.of(p)])
     assert dict(con.execute("SELECT span_id, kind FROM spans").fetchall()) == {"root": "agent", "a": "llm", "b": "other"}
+
+
+def test_loader_leaves_no_scratch_tables(tmp_path: Path) -> None:
+    jl = tmp_path / "t.jsonl"
+    jl.write_text(json.dumps(span("a", "x")) + "\nnot json\n")
+    con = connect()
+    load_traces(con, [SourceFile.of(jl), SourceFile.of(write_csv(tmp_path / "t.csv", [root()]))])
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert not {t for t in tables if t.startswith("__")}, tables
