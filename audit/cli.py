@@ -13,7 +13,7 @@ from audit import __version__
 from audit.engine import Audit
 from audit.errors import AuditError
 from audit.exports import render
-from audit.formats import FORMATS
+from audit.importers import FORMATS
 from audit.ingest import SourceFile
 from audit.models import AuditReport
 from audit.rules import catalog

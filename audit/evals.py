@@ -10,7 +10,7 @@ import json
 import duckdb
 
 from audit.errors import InputFileError
-from audit.formats import Columns
+from audit.importers import Columns
 from audit.ingest import (
     FALSE_WORDS,
     INSERT_REJECTED_SQL,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from audit import formats
+from audit import importers
 from audit.db import quote_ident
 from audit.errors import InputFileError
 from audit.schema import CANONICAL, ColumnMapping, map_columns, suggest
@@ -72,7 +72,7 @@ def load_traces(
         con: an audit database (see ``audit.db.connect``).
         files: the files, in order.
         column_overrides: canonical column -> header, for files whose headers do not match.
-        input_format: force an export format (``audit.formats.FORMATS``) instead of detecting it.
+        input_format: force an export format (``audit.importers.FORMATS``) instead of detecting it.
 
     Raises:
         InputFileError: a file cannot be read at all; nothing from this call is loaded.
@@ -156,30 +156,30 @@ def _load_one(
     input_format: str | None = None,
 ) -> LoadResult:
     fmt, head = sniff(source.path)
-    export = input_format or formats.detect(source.path, fmt, head)
+    export = input_format or importers.detect(source.path, fmt, head)
     unmapped: list[str] = []
-    if export not in formats.FORMATS:
-        raise InputFileError(f"unknown input format {export!r}; expected one of {', '.join(formats.FORMATS)}")
+    if export not in importers.FORMATS:
+        raise InputFileError(f"unknown input format {export!r}; expected one of {', '.join(importers.FORMATS)}")
     if export == "otlp":
         con.execute("CREATE OR REPLACE TEMP TABLE __rejected_lines (source_row BIGINT, raw VARCHAR, reason VARCHAR)")
-        _read_export(con, source, formats.LABELS["otlp"],
-                     lambda c, path: formats.read_otlp(c, path, lines=is_json_lines(head)))
+        _read_export(con, source, importers.LABELS["otlp"],
+                     lambda c, path: importers.read_otlp(c, path, lines=is_json_lines(head)))
         rejects = int((con.execute("SELECT count(*) FROM __rejected_lines").fetchone() or (0,))[0])
         overrides = None
-        unmapped = [f"attribute {k}" for k in formats.unmapped_otlp_keys(con)]
+        unmapped = [f"attribute {k}" for k in importers.unmapped_otlp_keys(con)]
     elif export == "chat":
         con.execute("CREATE OR REPLACE TEMP TABLE __rejected_lines (source_row BIGINT, raw VARCHAR, reason VARCHAR)")
-        _read_export(con, source, formats.LABELS["chat"], formats.read_chat)
+        _read_export(con, source, importers.LABELS["chat"], importers.read_chat)
         rejects = int((con.execute("SELECT count(*) FROM __rejected_lines").fetchone() or (0,))[0])
         overrides = None
     else:
         rejects = read_raw(con, source, fmt)
     headers = raw_headers(con)
     if not input_format and export == "canonical":
-        export = formats.detect_columns(headers)
-    if export in formats.TABULAR:
-        _read_export(con, source, formats.LABELS[export],
-                     lambda c, _path: unmapped.extend(formats.transform_tabular(c, export, headers)))
+        export = importers.detect_columns(headers)
+    if export in importers.TABULAR:
+        _read_export(con, source, importers.LABELS[export],
+                     lambda c, _path: unmapped.extend(importers.transform_tabular(c, export, headers)))
         headers, overrides = raw_headers(con), None
     mapping = map_columns(headers, overrides)
     missing = mapping.missing_required()
@@ -217,7 +217,7 @@ def _load_one(
     if export != "canonical":
         how = "read as" if input_format else "detected"
         mapped = ", ".join(c for c in mapping.mapped if c in CANONICAL)
-        notes[:0] = [f"{how} {formats.LABELS[export]} export ({export}); mapped onto the trace format: {mapped}"]
+        notes[:0] = [f"{how} {importers.LABELS[export]} export ({export}); mapped onto the trace format: {mapped}"]
         if unmapped:
             notes.append(f"kept unmapped: {', '.join(unmapped[:30])}{' …' if len(unmapped) > 30 else ''}")
     return LoadResult(source.name, label, sha, loaded, quarantined, mapping, notes)
@@ -310,7 +310,7 @@ def is_json_lines(head: bytes) -> bool:
 def read_json_lines(con: duckdb.DuckDBPyConnection, path: str) -> None:
     """JSON Lines into ``__records`` (one column per key, ``__line`` = line number); lines that
     are not JSON objects go to ``__rejected_lines`` so the records around them still load."""
-    formats.read_lines(con, path)
+    importers.read_lines(con, path)
     (structure,) = con.execute(
         "SELECT json_group_structure(CAST(line AS JSON)) FROM __lines WHERE is_object"
     ).fetchone() or (None,)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from audit.errors import InputFileError
-from audit.formats import LABELS
+from audit.importers import LABELS
 from audit.schema import CANONICAL, REQUIRED
 from pages.common import audit_files, current, frame_download, guarded, show_error
 

@@ -1,0 +1,128 @@
+"""OpenTelemetry OTLP JSON (a whole export request, or one request per line) with the OTel
+GenAI and OpenInference attribute conventions, parsed once per request into a typed
+structure and navigated natively."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from audit.importers.common import MIN_JSON_OBJECT, read_lines
+from audit.importers.conventions import AGENT_ATTRIBUTES
+
+
+def _id(expr: str) -> str:
+    """OTLP/JSON ids are hex; protobuf's JSON mapping writes them base64: accept both."""
+    return (f"CASE WHEN {expr} IS NULL OR {expr} = '' THEN NULL "
+            f"WHEN regexp_full_match({expr}, '[0-9a-fA-F]{{16}}|[0-9a-fA-F]{{32}}') THEN lower({expr}) "
+            f"ELSE lower(hex(from_base64({expr}))) END")
+
+
+_VALUE = '{"stringValue":"VARCHAR","intValue":"VARCHAR","doubleValue":"VARCHAR","boolValue":"VARCHAR"}'
+_ATTRS = '[{"key":"VARCHAR","value":' + _VALUE + '}]'
+# The OTLP JSON export request as one typed structure: parsed once, then navigated natively.
+OTLP_STRUCTURE = (
+    '{"resourceSpans":[{"resource":{"attributes":' + _ATTRS + '},"scopeSpans":[{"spans":[{'
+    '"traceId":"VARCHAR","spanId":"VARCHAR","parentSpanId":"VARCHAR","name":"VARCHAR","kind":"VARCHAR",'
+    '"startTimeUnixNano":"VARCHAR","endTimeUnixNano":"VARCHAR","attributes":' + _ATTRS + ','
+    '"events":[{"name":"VARCHAR","attributes":' + _ATTRS + '}],"status":{"code":"VARCHAR","message":"VARCHAR"}'
+    '}]}]}]}'
+)
+
+
+def _kv(attrs: str) -> str:
+    """A list of OTLP attributes as (k, v) text pairs."""
+    return (f"list_transform({attrs}, lambda a: {{'k': a.key, 'v': coalesce(a.value.stringValue, a.value.intValue, "
+            f"a.value.doubleValue, a.value.boolValue)}})")
+
+
+OTLP_MAPPED_KEYS: set[str] = set()  # every attribute key the importer reads, filled by _attr
+
+
+def _attr(*keys: str, source: str = "kv") -> str:
+    """The first of these attribute keys present on the span (keys are constants of this module)."""
+    if source == "kv":
+        OTLP_MAPPED_KEYS.update(keys)
+    parts = [f"list_filter({source}, lambda a: a.k = '{k}')[1].v" for k in keys]
+    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+
+OTLP_SQL = f"""
+CREATE OR REPLACE TEMP TABLE __raw AS
+WITH req AS ({{requests}}
+), spans AS (
+    SELECT row_number() OVER () AS sid, s, {_kv('s.attributes')} AS kv,
+           {_kv("list_filter(s.events, lambda e: e.name = 'exception')[1].attributes")} AS exc,
+           CAST(to_json(r.resource) AS VARCHAR) AS resource
+    FROM (SELECT r, unnest(ss.spans) AS s
+          FROM (SELECT r, unnest(r.scopeSpans) AS ss
+                FROM (SELECT unnest(json_transform(j, '{OTLP_STRUCTURE}').resourceSpans) AS r FROM req)))
+), a AS (
+    SELECT sid, s, resource,
+        {_attr('openinference.span.kind')} AS oi_kind, {_attr('gen_ai.operation.name')} AS op,
+        {_attr('traceloop.span.kind')} AS tl_kind, {_attr('llm.request.type')} AS request_type,
+        {_attr('gen_ai.tool.name', 'tool.name')} AS tool_name,
+        {_attr(*AGENT_ATTRIBUTES)} AS agent,
+        {_attr('gen_ai.response.model', 'gen_ai.request.model', 'llm.model_name')} AS model,
+        {_attr('gen_ai.provider.name', 'gen_ai.system', 'llm.provider')} AS provider,
+        {_attr('gen_ai.usage.input_tokens', 'llm.token_count.prompt', 'gen_ai.usage.prompt_tokens',
+               'llm.usage.prompt_tokens')} AS input_tokens,
+        {_attr('gen_ai.usage.output_tokens', 'llm.token_count.completion', 'gen_ai.usage.completion_tokens',
+               'llm.usage.completion_tokens')} AS output_tokens,
+        {_attr('input.value', 'gen_ai.tool.call.arguments')} AS input,
+        {_attr('output.value', 'gen_ai.tool.call.result')} AS output,
+        {_attr('error.type')} AS error_type_attr,
+        coalesce({_attr('retry.attempt', 'gen_ai.request.attempt', 'attempt')},
+                 CAST(TRY_CAST({_attr('http.request.resend_count')} AS BIGINT) + 1 AS VARCHAR)) AS attempt,
+        {_attr('exception.type', source='exc')} AS exc_type,
+        {_attr('exception.message', source='exc')} AS exc_message,
+        s.status.code IN ('2', 'STATUS_CODE_ERROR') AS failed,
+        list_transform(kv, lambda p: p.k) AS attribute_keys
+    FROM spans
+)
+SELECT
+    {_id("s.traceId")} AS trace_id, {_id("s.spanId")} AS span_id, {_id("s.parentSpanId")} AS parent_span_id,
+    s.name AS name,
+    coalesce(lower(oi_kind),
+             CASE WHEN op IN ('chat', 'text_completion', 'generate_content') THEN 'llm'
+                  WHEN op = 'execute_tool' OR tool_name IS NOT NULL THEN 'tool'
+                  WHEN op IN ('invoke_agent', 'create_agent') THEN 'agent'
+                  WHEN op = 'embeddings' THEN 'embedding'
+                  WHEN request_type IN ('chat', 'completion') THEN 'llm'
+                  WHEN request_type = 'embedding' THEN 'embedding'
+                  WHEN tl_kind IN ('workflow', 'task') THEN 'chain'
+                  WHEN tl_kind IN ('agent', 'tool') THEN tl_kind END,
+             'other') AS kind,
+    agent, s.startTimeUnixNano AS start_time, s.endTimeUnixNano AS end_time,
+    CASE WHEN failed THEN 'error' ELSE 'ok' END AS status,
+    coalesce(exc_type, error_type_attr, CASE WHEN failed THEN 'Error' END) AS error_type,
+    coalesce(exc_message, NULLIF(s.status.message, '')) AS error_message,
+    model, provider, input_tokens, output_tokens, input, output, attempt,
+    resource AS metadata, sid AS __audit_row, attribute_keys AS __audit_keys
+FROM a
+ORDER BY sid
+"""
+
+
+
+def unmapped_otlp_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Span attribute keys of the loaded OTLP export that the importer does not read."""
+    keys = con.execute("SELECT DISTINCT unnest(__audit_keys) AS k FROM __raw ORDER BY k").fetchall()
+    return [k for (k,) in keys if k not in OTLP_MAPPED_KEYS]
+
+
+def read_otlp(con: duckdb.DuckDBPyConnection, path: str, lines: bool) -> None:
+    """OTLP JSON into ``__raw`` with canonical columns: a whole export request (of any size),
+    or one request per line, where a malformed line is quarantined and the rest still loads."""
+    if lines:
+        read_lines(con, path)
+        sql = OTLP_SQL.replace("{requests}", "SELECT CAST(line AS JSON) AS j FROM __lines WHERE is_object")
+        con.execute(sql)
+        return
+    size = max(MIN_JSON_OBJECT, Path(path).stat().st_size + 1)
+    sql = OTLP_SQL.replace("{requests}", "SELECT json AS j FROM read_json_objects($path, format = 'auto', "
+                                         "maximum_object_size = $max_object)")
+    con.execute(sql, {"path": path, "max_object": size})
+
+
