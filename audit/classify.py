@@ -3,8 +3,8 @@
 Each rule is one set-based query. Afterwards, in SQL: severities are lowered for
 events the run recovered from, silences from the settings are applied (silenced
 findings stay, marked), and every failed trace gets exactly one primary finding, its
-root cause: unrecovered before recovered, specific rules before catch-alls, earliest
-first. A failed trace no rule explains gets an ``unclassified`` primary finding.
+root cause: the earliest error the run did not recover from (errors nobody read before
+errors the agent read), then shape heuristics (loops, ping-pong), then a verdict alone. A failed trace no rule explains gets an ``unclassified`` primary finding.
 """
 
 from __future__ import annotations
@@ -77,11 +77,12 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: RuleSpec, settings: Settings)
 def _register_rules(con: duckdb.DuckDBPyConnection, rules: list[RuleSpec]) -> None:
     con.execute(
         "CREATE OR REPLACE TABLE rule_meta (rule_id VARCHAR, rule_order INTEGER, layer VARCHAR, mode VARCHAR, "
-        "title VARCHAR, remedy VARCHAR, base_severity VARCHAR, generic BOOLEAN)"
+        "title VARCHAR, remedy VARCHAR, base_severity VARCHAR, generic BOOLEAN, shape BOOLEAN, precedence INTEGER)"
     )
     con.executemany(
-        "INSERT INTO rule_meta VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [[r.id, i, r.layer, r.mode, r.title, r.remedy, r.severity, r.generic] for i, r in enumerate(rules)],
+        "INSERT INTO rule_meta VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [[r.id, i, r.layer, r.mode, r.title, r.remedy, r.severity, r.generic, r.shape, r.precedence]
+         for i, r in enumerate(rules)],
     )
 
 
@@ -98,11 +99,21 @@ FINDINGS_SQL = f"""
 CREATE OR REPLACE TABLE findings AS
 WITH f AS (
     SELECT r.rule_id, r.trace_id, r.span_id, r.evidence, r.recovered,
-           m.layer, m.mode, m.title, m.remedy, m.generic, m.rule_order,
+           m.layer, m.mode, m.title, m.remedy, m.rule_order, m.precedence,
            s.name AS step, s.agent, s.kind, s.start_time,
            t.failed AS trace_failed,
-           CASE WHEN r.recovered AND m.base_severity = 'high' THEN 'medium'
+           -- an error the agent read and got past is low; one the run recovered from by retrying is one lower
+           CASE WHEN coalesce(s.handled, false) AND NOT t.failed THEN 'low'
+                WHEN r.recovered AND m.base_severity = 'high' THEN 'medium'
                 WHEN r.recovered THEN 'low' ELSE m.base_severity END AS severity,
+           -- root-cause tier: the run's own errors first (those the agent read after those it did
+           -- not), then shape heuristics, then a verdict alone, then what the run recovered from
+           CASE WHEN r.recovered THEN 5
+                WHEN m.shape THEN 3
+                WHEN coalesce(s.handled, false) THEN 2
+                WHEN m.generic AND coalesce(s.status, 'ok') = 'ok' THEN 4
+                WHEN m.generic THEN 1
+                ELSE 0 END AS tier,
            (SELECT min(x.reason) FROM silences x
              WHERE x.rule_id = r.rule_id AND (x.trace_id IS NULL OR x.trace_id = r.trace_id)) AS silence_reason
     FROM (SELECT DISTINCT * FROM raw_findings) r
@@ -112,7 +123,7 @@ WITH f AS (
 ), ranked AS (
     SELECT *, row_number() OVER (
         PARTITION BY trace_id, trace_failed AND silence_reason IS NULL
-        ORDER BY recovered, generic, start_time, rule_order, span_id) AS rank_in_trace
+        ORDER BY tier, start_time, precedence DESC, rule_order, span_id) AS rank_in_trace
     FROM f
 ), explained AS (
     SELECT DISTINCT trace_id FROM f WHERE silence_reason IS NULL

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import duckdb
 
+from audit.importers.conventions import INBAND_ERROR_PATTERNS, INBAND_EXCEPTION_RX
+
 # (family, case-insensitive regex over "error_type: error_message"), first match wins.
 ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
     (
@@ -108,6 +110,19 @@ def regex_match(column: str, pattern: str) -> str:
     return f"regexp_matches({column}, '(?i)({pattern.replace(chr(39), chr(39) * 2)})')"
 
 
+def inband_condition(alias: str) -> str:
+    """A tool span whose output is an error reported as content (see ``conventions``)."""
+    text = f"left({alias}.output, 4000)"
+    case_insensitive = "|".join(INBAND_ERROR_PATTERNS)
+    return (f"coalesce({alias}.kind = 'tool' AND ({regex_match(text, case_insensitive)} "
+            f"OR regexp_matches({text}, '{INBAND_EXCEPTION_RX}')), false)")
+
+
+def inband_type(output: str) -> str:
+    """The exception class an in-band error names, else ``ToolError``."""
+    return f"coalesce(NULLIF(regexp_extract({output}, '([A-Z][A-Za-z]*(Error|Exception))', 1), ''), 'ToolError')"
+
+
 def family_case(column: str) -> str:
     whens = " ".join(f"WHEN {regex_match(column, p)} THEN '{f}'" for f, p in ERROR_FAMILIES)
     return f"CASE {whens} ELSE 'other' END"
@@ -134,6 +149,10 @@ SPAN_FACT_COLUMNS = {
     "input_key": "hash of the input (null when empty)",
     "same_input_runs": "runs of this step in the trace with identical input",
     "prior_ok_same_input": "earlier successful runs of this step with identical input",
+    "inband": "the span said ok but its output is an error reported as content (counted as an error)",
+    "output_key": "hash of an llm span's output (null otherwise): the assistant repeating itself",
+    "same_output_runs": "runs of this step in the trace with identical output (llm spans)",
+    "handled": "this error's text reached a later model call in the trace: the agent read it",
     "is_root": "the trace's root span",
     "top_level": "a pipeline stage: a child of the root (or a parentless span beside it)",
     "has_parent": "the parent span exists in the trace",
@@ -142,7 +161,8 @@ TRACE_FACT_COLUMNS = {
     "root_span_id": "the root span", "root_name": "its name", "root_status": "its status",
     "eval_passed": "evaluator verdict (evals file, else the root's)", "n_spans": "spans in the trace",
     "n_errors": "error spans", "n_unrecovered_below_root": "errors below the root never recovered",
-    "failed": "root error, eval_passed false, or an unrecovered error below the root",
+    "n_swallowed": "errors below the root never recovered and never read by a later model call",
+    "failed": "root error; else the evaluator's verdict where given; else a swallowed error below the root",
     "silent": "failed while the root reported ok", "started_at": "first start", "ended_at": "last end",
 }
 
@@ -161,20 +181,33 @@ TRANSIENT_LIST = ", ".join(f"'{f}'" for f in TRANSIENT)
 
 SPAN_FACTS_SQL = f"""
 CREATE OR REPLACE TABLE span_facts AS
-WITH base AS (
+WITH src AS (
+    -- An error reported as content (in-band): the span said ok, its output is an error the
+    -- framework hands back to the model. It counts as an error of that span.
+    SELECT s.*, s.status = 'ok' AND {inband_condition("s")} AS inband
+    FROM spans s
+), base AS (
     -- narrow on purpose: wide text (input, output, metadata) stays in `spans`, so the window
     -- sorts below move keys, not payloads; rules join `spans` for text they quote
     SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.agent, s.start_time, s.end_time,
-           s.duration_ms, s.status, s.error_type, s.error_message, s.attempt, s.model, s.provider,
+           s.duration_ms, CASE WHEN s.inband THEN 'error' ELSE s.status END AS status,
+           CASE WHEN s.inband THEN coalesce(s.error_type, {inband_type("s.output")}) ELSE s.error_type END
+               AS error_type,
+           CASE WHEN s.inband THEN coalesce(s.error_message, left(s.output, 2000)) ELSE s.error_message END
+               AS error_message,
+           s.inband, s.attempt, s.model, s.provider,
            s.input_tokens, s.output_tokens, s.cost_usd, s.eval_passed,
            s.status = 'ok' AND s.output ILIKE '%limit%'
                AND coalesce({regex_match("s.output", LIMIT_IN_OUTPUT)}, false) AS limit_in_output,
            coalesce(p.name, '') AS parent_name, p.span_id IS NOT NULL AS has_parent,
            hash(s.name, coalesce(s.agent, ''), coalesce(p.name, '')) AS step_key,
            CASE WHEN s.input IS NOT NULL AND s.input <> '' THEN hash(s.input) END AS input_key,
-           CASE WHEN s.status = 'error'
-                THEN coalesce(s.error_type, '') || ': ' || coalesce(s.error_message, '') END AS error_text
-    FROM spans s
+           CASE WHEN s.kind = 'llm' AND s.output IS NOT NULL AND s.output <> '' THEN hash(s.output) END AS output_key,
+           CASE WHEN s.status = 'error' OR s.inband
+                THEN coalesce(s.error_type, CASE WHEN s.inband THEN {inband_type("s.output")} END, '') || ': '
+                     || coalesce(s.error_message, CASE WHEN s.inband THEN left(s.output, 2000) END, '') END
+               AS error_text
+    FROM src s
     LEFT JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
 ), steps AS (
     SELECT *,
@@ -194,7 +227,9 @@ WITH base AS (
             PARTITION BY trace_id, step_key, input_key ORDER BY start_time, attempt, span_id)
             - CASE WHEN status = 'ok' THEN 1 ELSE 0 END AS prior_ok_same_input,
         CASE WHEN input_key IS NULL THEN 1
-             ELSE count(*) OVER (PARTITION BY trace_id, step_key, input_key) END AS same_input_runs
+             ELSE count(*) OVER (PARTITION BY trace_id, step_key, input_key) END AS same_input_runs,
+        CASE WHEN output_key IS NULL THEN 1
+             ELSE count(*) OVER (PARTITION BY trace_id, step_key, output_key) END AS same_output_runs
     FROM steps
 ), classified AS (
     SELECT * EXCLUDE (step_ok_runs, ok_runs_so_far),
@@ -204,8 +239,23 @@ WITH base AS (
         CASE WHEN error_text IS NOT NULL THEN {family_case("error_text")} END AS error_family,
         CASE WHEN prev_error_text IS NOT NULL THEN {family_case("prev_error_text")} END AS prev_error_family,
         status = 'error' AND step_ok_runs - ok_runs_so_far = 0 AS unrecovered_error,
-        coalesce({regex_match("error_text", CLIENT_RETRIES_EXHAUSTED)}, false) AS client_retries_exhausted
+        coalesce({regex_match("error_text", CLIENT_RETRIES_EXHAUSTED)}, false) AS client_retries_exhausted,
+        -- what a later model call must contain to have read this error (text up to the
+        -- first character a JSON encoder would escape)
+        CASE WHEN status = 'error' THEN NULLIF(left(trim(regexp_extract(
+                 coalesce(error_message, ''), '^[^"\\\\\\n\\r]*')), 60), '') END AS error_probe
     FROM inputs
+), handled AS (
+    -- An error a later model call in the same trace received (the agent read the tool
+    -- result and answered) was handled by the agent, not swallowed.
+    SELECT e.trace_id, e.span_id
+    FROM classified e
+    JOIN spans m ON m.trace_id = e.trace_id AND m.kind = 'llm' AND m.start_time >= e.start_time
+                 AND m.span_id <> e.span_id
+    WHERE e.status = 'error'
+      AND ((length(e.error_probe) >= 12 AND instr(m.input, e.error_probe) > 0)
+           OR (e.inband AND m.start_time >= e.end_time))
+    GROUP BY e.trace_id, e.span_id
 ), origins AS (
     -- An error is where it originates: a parent failing with its child's error, or over a
     -- child error nobody recovered, only propagates it.
@@ -215,18 +265,24 @@ WITH base AS (
     WHERE c.status = 'error' AND (c.unrecovered_error OR c.error_text = p.error_text)
     GROUP BY c.trace_id, c.parent_span_id
 ), roots AS (
-    SELECT trace_id, arg_min(span_id, start_time) AS root_span_id
-    FROM classified WHERE NOT has_parent GROUP BY trace_id
+    -- the earliest parentless span; a trace whose parents form a cycle has none, and its
+    -- earliest span stands in
+    SELECT trace_id, coalesce(arg_min(CASE WHEN NOT has_parent THEN span_id END,
+                                      CASE WHEN NOT has_parent THEN start_time END),
+                              arg_min(span_id, start_time)) AS root_span_id
+    FROM classified GROUP BY trace_id
 )
-SELECT c.*,
+SELECT c.* EXCLUDE (error_probe),
     c.span_id = r.root_span_id AS is_root,
     -- a pipeline stage: a child of the root, or a parentless span beside it (flat traces)
     c.span_id <> r.root_span_id AND (NOT c.has_parent OR c.parent_span_id = r.root_span_id) AS top_level,
     o.span_id IS NOT NULL AS propagated,
+    h.span_id IS NOT NULL AS handled,
     coalesce(c.error_family IN ({TRANSIENT_LIST}), false) AS transient_error
 FROM classified c
 JOIN roots r USING (trace_id)
 LEFT JOIN origins o ON o.trace_id = c.trace_id AND o.span_id = c.span_id
+LEFT JOIN handled h ON h.trace_id = c.trace_id AND h.span_id = c.span_id
 """
 
 TRACE_FACTS_SQL = """
@@ -241,17 +297,20 @@ WITH verdicts AS (  -- a verdict names its trace, or a span (run, observation) i
         min(start_time) AS started_at,
         max(end_time) AS ended_at,
         count(CASE WHEN status = 'error' THEN 1 END) AS n_errors,
-        count(CASE WHEN unrecovered_error AND NOT is_root THEN 1 END) AS n_unrecovered_below_root
+        count(CASE WHEN unrecovered_error AND NOT is_root THEN 1 END) AS n_unrecovered_below_root,
+        count(CASE WHEN unrecovered_error AND NOT handled AND NOT is_root THEN 1 END) AS n_swallowed
     FROM span_facts GROUP BY trace_id
 )
+SELECT *, root_status = 'ok' AND failed AS silent
+FROM (
 SELECT t.*, r.span_id AS root_span_id, r.name AS root_name, r.status AS root_status,
     coalesce(v.eval_passed, r.eval_passed) AS eval_passed,
     r.duration_ms AS root_duration_ms,
-    r.status = 'error' OR coalesce(coalesce(v.eval_passed, r.eval_passed) = false, false)
-        OR t.n_unrecovered_below_root > 0 AS failed,
-    r.status = 'ok' AND (coalesce(coalesce(v.eval_passed, r.eval_passed) = false, false)
-        OR t.n_unrecovered_below_root > 0) AS silent
+    -- a run that ended in error failed; otherwise an evaluator's verdict, where given, decides
+    -- over what the spans suggest (a swallowed error)
+    r.status = 'error' OR coalesce(NOT coalesce(v.eval_passed, r.eval_passed), t.n_swallowed > 0) AS failed
 FROM per_trace t
 JOIN span_facts r ON r.trace_id = t.trace_id AND r.is_root
 LEFT JOIN verdicts v ON v.trace_id = t.trace_id
+)
 """

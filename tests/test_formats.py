@@ -35,7 +35,8 @@ def test_otlp_json_from_the_real_sdk() -> None:
     anthropic = by_name["ChatAnthropic"]
     assert (anthropic["kind"], anthropic["model"], anthropic["input_tokens"]) == ("llm", "claude-sonnet-4-5", 900)
     report = audit.run()
-    assert sorted((f.rule_id, f.primary) for f in report.findings) == [("RC02", True), ("RC04", False)]
+    # the timeout was swallowed (no later step read it): a silent failure first of all
+    assert sorted((f.rule_id, f.primary) for f in report.findings) == [("RC02", False), ("RC04", True)]
     assert report.summary.silent_failures == 1  # the root says ok over an unrecovered timeout
     assert report.cost.total_cost_usd == pytest.approx(1200 * 2.5e-6 + 80 * 10e-6 + 900 * 3e-6 + 60 * 15e-6)
 
@@ -172,8 +173,9 @@ def test_langfuse_observations_json() -> None:
         "error", "BadRequestError", "claude-sonnet-4-5", 210000, 0.63, "researcher")
     assert spans["obs-3"]["duration_ms"] == 0
     report = audit.run()
+    # the overflow was swallowed (the root says ok, nothing read or retried it): a silent failure first
     assert sorted((f.rule_id, f.span_id, f.primary) for f in report.findings) == [
-        ("RC04", "obs-2", False), ("ST01", "obs-2", True)]
+        ("RC04", "obs-2", True), ("ST01", "obs-2", False)]
     assert report.summary.silent_failures == 1
     assert report.cost.total_cost_usd == pytest.approx(0.63)
 
@@ -204,8 +206,13 @@ def test_chat_transcripts_jsonl() -> None:
     spans = spans_by_id(audit)
     assert len(spans) == 12  # 3 roots, 6 assistant turns, 3 tool calls
     timeout = spans["conv-1:call_1"]
-    assert (timeout["kind"], timeout["name"], timeout["status"], timeout["error_type"], timeout["input"]) == (
-        "tool", "lookup_order", "error", "TimeoutError", '{"order_id": "A-17"}')
+    # the tool result reports the error as content: the span stays ok, the audit reads it in-band
+    assert (timeout["kind"], timeout["name"], timeout["status"], timeout["input"]) == (
+        "tool", "lookup_order", "ok", '{"order_id": "A-17"}')
+    audit.classify()
+    (status, error_type, inband, handled), = audit.con.execute(
+        "SELECT status, error_type, inband, handled FROM span_facts WHERE span_id = 'conv-1:call_1'").fetchall()
+    assert (status, error_type, inband, handled) == ("error", "TimeoutError", True, True)
     bad_args = spans["conv-2:call_a"]
     assert (bad_args["status"], bad_args["error_type"]) == ("error", "InvalidToolArguments")
     assert spans["conv-2:call_b"]["status"] == "ok"
@@ -217,7 +224,7 @@ def test_chat_transcripts_jsonl() -> None:
     assert sorted((f.rule_id, f.span_id, f.primary, f.severity) for f in report.findings) == [
         ("HO03", "conv-2:call_a", False, "low"),  # re-asked with valid arguments: recovered
         ("RC02", "conv-1:call_1", True, "medium"),
-        ("RC04", "conv-1:call_1", False, "high"),
+        ("RC06", "conv-1:root", False, "high"),  # the agent read the timeout, then answered wrongly
     ]
     assert report.summary.failed_traces == 1
 
@@ -230,7 +237,7 @@ def test_langsmith_feedback_joins_by_run_id_with_score_name_and_threshold() -> N
     assert "1 scores named other than 'correctness' were not used" in res.notes
     report = audit.run()
     # the trace that looked fine is judged wrong (score 0 < 0.5): a silent failure
-    silent = [f for f in report.findings if f.rule_id == "RC04"]
+    silent = [f for f in report.findings if f.rule_id == "RC06"]
     assert [(f.trace_id, f.primary) for f in silent] == [("5f0c1e2a-0000-4000-8000-000000000001", True)]
     assert report.summary.failed_traces == 2
 
@@ -309,7 +316,7 @@ def test_same_exports_as_csv_json_array_and_parquet(tmp_path: Path) -> None:
         "phoenix.parquet": lambda p: pd.read_csv(FIXTURES / "phoenix_spans.csv", dtype=str).to_parquet(p),
     }
     expected = {"runs.json": ("langsmith", 5, "HO01"), "runs.csv": ("langsmith", 5, "HO01"),
-                "runs.parquet": ("langsmith", 5, "HO01"), "observations.csv": ("langfuse", 3, "ST01"),
+                "runs.parquet": ("langsmith", 5, "HO01"), "observations.csv": ("langfuse", 3, "RC04"),
                 "phoenix.parquet": ("phoenix", 4, "ST02")}
     for name, write in variants.items():
         path = tmp_path / name

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import duckdb
 
-from audit.importers.common import read_lines, sql_str
-from audit.importers.conventions import INBAND_ERROR_RX
+from audit.importers.common import read_lines
 
-CHAT_SQL = f"""
+CHAT_SQL = """
 CREATE OR REPLACE TEMP TABLE __raw AS
 WITH conv AS (
     SELECT n, CAST(line AS JSON) AS j,
@@ -61,18 +60,14 @@ WITH conv AS (
            c.trace_id || ':root', json_extract_string(c.call, '$.function.name'), 'tool', NULL,
            coalesce(c.ts, CAST(c.n * 86400 + c.i + 0.5 + 0.01 * (c.k + 1) AS VARCHAR)),
            coalesce(r.ts, CAST(c.n * 86400 + coalesce(r.i, c.i + 1) - 0.01 AS VARCHAR)),
-           CASE WHEN NOT json_valid(coalesce(json_extract_string(c.call, '$.function.arguments'), '{{}}'))
-                  OR regexp_matches(coalesce(r.content, ''), {sql_str(INBAND_ERROR_RX)}, 'i') THEN 'error' ELSE 'ok' END,
-           CASE WHEN NOT json_valid(coalesce(json_extract_string(c.call, '$.function.arguments'), '{{}}'))
-                THEN 'InvalidToolArguments'
-                WHEN regexp_matches(coalesce(r.content, ''), {sql_str(INBAND_ERROR_RX)}, 'i')
-                THEN coalesce(NULLIF(regexp_extract(r.content, '([A-Za-z]+(Error|Exception))', 1), ''), 'ToolError')
-           END,
-           CASE WHEN NOT json_valid(coalesce(json_extract_string(c.call, '$.function.arguments'), '{{}}'))
+           -- a result that reports an error stays ok here: the audit reads it as an in-band error
+           CASE WHEN NOT json_valid(coalesce(json_extract_string(c.call, '$.function.arguments'), '{}'))
+                THEN 'error' ELSE 'ok' END,
+           CASE WHEN NOT json_valid(coalesce(json_extract_string(c.call, '$.function.arguments'), '{}'))
+                THEN 'InvalidToolArguments' END,
+           CASE WHEN NOT json_valid(coalesce(json_extract_string(c.call, '$.function.arguments'), '{}'))
                 THEN 'Invalid tool call arguments: not valid JSON: '
-                     || left(json_extract_string(c.call, '$.function.arguments'), 200)
-                WHEN regexp_matches(coalesce(r.content, ''), {sql_str(INBAND_ERROR_RX)}, 'i') THEN left(r.content, 2000)
-           END,
+                     || left(json_extract_string(c.call, '$.function.arguments'), 200) END,
            NULL, NULL, NULL, json_extract_string(c.call, '$.function.arguments'), r.content, NULL, c.n,
            2 + c.i * 100 + c.k
     FROM calls c LEFT JOIN results r

@@ -8,8 +8,16 @@ from __future__ import annotations
 # OpenInference, and graph frameworks' node ids.
 AGENT_ATTRIBUTES = ("gen_ai.agent.name", "agent.name", "graph.node.id")
 
-# A tool result that reports a failure: an "Error:" prefix, an error object, an exception text.
-INBAND_ERROR_RX = (
-    r"^[[:space:]]*(error|exception)\b|^[[:space:]]*[{].*\"error\"[[:space:]]*:|Traceback \(most recent call"
-    r"|[A-Za-z]+(Error|Exception)[:(]"
+# A tool result that reports a failure instead of raising (in-band): the span says ok, the
+# framework hands this text back to the model. Matched on tool spans' output.
+INBAND_ERROR_PATTERNS: tuple[str, ...] = (
+    r"^[[:space:]]*(error|exception|failed|failure)\b",  # "Error: ...", ToolNode / chat tools
+    r"^[[:space:]]*[{].*\"(error|exception)\"[[:space:]]*:[[:space:]]*[\"{]",  # {"error": "..."}
+    r"\"isError\"[[:space:]]*:[[:space:]]*true",  # MCP CallToolResult
+    r"\"status\"[[:space:]]*:[[:space:]]*\"error\"",  # LangChain ToolMessage(status="error")
+    r"Traceback \(most recent call",
+    r"An error occurred while running the tool",  # OpenAI Agents SDK default tool error
+    r"is not a valid tool|Unknown tool name|Fix the errors and try again",  # LangGraph, PydanticAI retry prompts
 )
+# Exception class names in the text are matched case-sensitively ("ValueError: ...").
+INBAND_EXCEPTION_RX = r"(^|[^A-Za-z])[A-Z][A-Za-z]*(Error|Exception)(:|\()"

@@ -45,6 +45,11 @@ class RuleSpec(BaseModel):
     remedy: str = Field(min_length=5)
     sql: str = Field(min_length=10, description="SELECT returning trace_id, span_id, evidence[, recovered]")
     generic: bool = Field(False, description="A catch-all: only the root cause when no specific rule explains it")
+    shape: bool = Field(
+        False, description="A heuristic on the trace's shape (loops, cycles, ping-pong, redundant work): as a root "
+                           "cause it ranks below the run's errors")
+    precedence: int = Field(
+        0, description="Breaks a tie between findings on the same span: the higher is the root cause")
     fails: str = ""
     passes: str = ""
     source: str = "built-in"
@@ -93,6 +98,8 @@ class Rule:
     severity: ClassVar[str]
     sql: ClassVar[str]
     generic: ClassVar[bool] = False
+    shape: ClassVar[bool] = False
+    precedence: ClassVar[int] = 0
     spec: ClassVar[RuleSpec]
 
     def __init_subclass__(cls, **kwargs: object) -> None:
@@ -108,6 +115,8 @@ class Rule:
                 severity=cls.severity,  # type: ignore[arg-type]
                 sql=cls.sql,
                 generic=cls.generic,
+                shape=cls.shape,
+                precedence=cls.precedence,
                 **fields,
             )
         except AttributeError as e:

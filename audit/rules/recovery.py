@@ -83,48 +83,72 @@ WHERE is_retry AND prev_status = 'error' AND gap_ms < $backoff_min_ms
 
 
 class RC04(Rule):
-    """The run reported success but failed silently.
+    """The run reported success, but an error inside it was swallowed.
 
-    Why: the root span says ok while an error below it was never recovered, or an
-    evaluator judged the final answer wrong; users get a confident wrong answer and
-    nobody is alerted.
-    Remedy: propagate unrecovered errors to the run's status, evaluate final answers,
-    and alert on disagreement between reported and judged outcome.
-    Fails: a root ok with eval_passed=false; a root ok over a tool error nobody retried.
-    Passes: a root ok whose errors were all retried successfully and whose answer passed.
+    Why: the root span says ok while an error below it was never retried and never read
+    by a later model call: the run carried on as if nothing happened, so users get a
+    confident wrong answer and nobody is alerted.
+    Remedy: propagate unrecovered errors to the run's status (or hand them to the model
+    as a tool result), evaluate final answers, and alert on errors under a successful run.
+    Fails: a root ok over a tool error nobody retried and no model call saw.
+    Passes: a root ok whose errors were retried successfully, or read and answered by the agent.
     """
 
     name = "recovery.silent_failure"
     layer = "recovery"
     mode = "silent_failure"
     severity = "high"
-    generic = True
+    precedence = 1  # a swallowed timeout is first of all a silent failure
     sql = """
-WITH first_error AS (
+WITH swallowed AS (  -- never recovered, never read by a later model call
     SELECT trace_id, span_id, error_type, error_message,
            row_number() OVER (PARTITION BY trace_id ORDER BY start_time, span_id) AS k
-    FROM span_facts WHERE unrecovered_error AND NOT propagated AND NOT is_root
+    FROM span_facts WHERE unrecovered_error AND NOT handled AND NOT propagated AND NOT is_root
 )
-SELECT t.trace_id, coalesce(e.span_id, t.root_span_id) AS span_id, FALSE AS recovered,
-       CASE WHEN e.span_id IS NOT NULL
-            THEN 'root reported ok, but ' || coalesce(e.error_type, 'an error')
-                 || CASE WHEN coalesce(e.error_message, '') <> '' THEN ' (' || left(e.error_message, 160) || ')'
-                         ELSE '' END
-                 || ' on span ' || e.span_id || ' was never recovered'
-            ELSE 'root reported ok, but the final answer was judged wrong (eval_passed=false)' END
-       || CASE WHEN t.eval_passed = false AND e.span_id IS NOT NULL THEN '; eval_passed=false' ELSE '' END
-       AS evidence
+SELECT t.trace_id, e.span_id, FALSE AS recovered,
+       'root reported ok, but ' || coalesce(e.error_type, 'an error')
+       || CASE WHEN coalesce(e.error_message, '') <> '' THEN ' (' || left(e.error_message, 160) || ')' ELSE '' END
+       || ' on span ' || e.span_id || ' was never recovered, and no later step read it'
+       || CASE WHEN t.eval_passed = false THEN '; eval_passed=false' ELSE '' END AS evidence
 FROM trace_facts t
-LEFT JOIN first_error e ON e.trace_id = t.trace_id AND e.k = 1
+JOIN swallowed e ON e.trace_id = t.trace_id AND e.k = 1
 WHERE t.silent
+"""
+
+
+class RC06(Rule):
+    """The run reported success, but its final answer was judged wrong.
+
+    Why: an evaluator (or a user) judged the answer wrong while every span said ok, or
+    the only errors were read by the agent, which then answered anyway; nothing in the
+    run's status tells anyone.
+    Remedy: evaluate final answers continuously, have the agent say when a tool failed
+    instead of guessing, and alert on disagreement between reported and judged outcome.
+    Fails: a root ok with eval_passed=false.
+    Passes: a root ok whose answer passed evaluation.
+    """
+
+    name = "recovery.judged_wrong"
+    layer = "recovery"
+    mode = "silent_failure"
+    severity = "high"
+    generic = True
+    sql = """
+SELECT t.trace_id, t.root_span_id AS span_id, FALSE AS recovered,
+       'root reported ok, but the final answer was judged wrong (eval_passed=false)'
+       || CASE WHEN t.n_unrecovered_below_root > 0
+               THEN '; ' || CAST(t.n_unrecovered_below_root AS VARCHAR) || ' error(s) the agent read and answered'
+               ELSE '' END AS evidence
+FROM trace_facts t
+WHERE t.silent AND t.eval_passed = false AND t.n_swallowed = 0
 """
 
 
 class RC05(Rule):
     """An unhandled error ended the run.
 
-    Why: an error of no recognised family escaped every handler and failed the run; at
-    least it failed loud, but nothing caught, retried or degraded gracefully.
+    Why: an error of no recognised family failed the run: it escaped every handler, or
+    the agent read it and still could not finish; nothing retried or degraded gracefully.
     Remedy: catch errors at step boundaries, classify them (retry transient, re-ask on
     format, fail fast on bugs) and return a clear failure to the caller.
     Fails: a tool raises ZeroDivisionError and the root span ends in error.
@@ -137,15 +161,15 @@ class RC05(Rule):
     severity = "high"
     generic = True
     sql = f"""
-WITH origin AS (
+WITH origin AS (  -- the run failed loud, or the agent read the error and still failed
     SELECT f.*, row_number() OVER (PARTITION BY f.trace_id ORDER BY f.start_time, f.span_id) AS k
     FROM span_facts f
-    JOIN trace_facts t ON t.trace_id = f.trace_id AND t.root_status = 'error'
-    WHERE f.unrecovered_error AND NOT f.propagated
+    JOIN trace_facts t ON t.trace_id = f.trace_id AND t.failed
+    WHERE f.unrecovered_error AND NOT f.propagated AND (t.root_status = 'error' OR f.handled)
 )
 SELECT trace_id, span_id, FALSE AS recovered, {ERROR_EVIDENCE} AS evidence
 FROM origin WHERE k = 1 AND error_family = 'other'
 """
 
 
-RULES = [RC01, RC02, RC03, RC04, RC05]
+RULES = [RC01, RC02, RC03, RC04, RC05, RC06]

@@ -9,46 +9,52 @@ from audit.rules.sqlparts import error_rule
 class RO01(Rule):
     """One step ran over and over in a single run (a loop).
 
-    Why: a step repeated past the threshold ($loop_min_runs runs, retries after errors
-    not counted) burns tokens and time and usually means the router never reached its
-    stop condition. Repeats count when the run failed, when an input repeats exactly, or
-    at twice the threshold; distinct inputs in a successful run are a legitimate fan-out.
+    Why: a step run $loop_min_runs times or more with the same input (the same tool with
+    the same arguments), or a model giving the same answer again and again, burns tokens
+    and time and means the router never reached its stop condition. Retries after errors
+    do not count, and neither do runs with distinct inputs: a long conversation or a
+    fan-out over distinct queries is not a loop, whatever its length.
     Remedy: bound iterations explicitly (LangGraph recursion_limit, max_iterations),
     detect repeated state, and route to a fallback or a human when the bound is hit.
-    Fails: plan_step runs 6 times with the same input in a run that ends in error.
-    Passes: search runs 4 times; or 5 searches with 5 different queries in a successful run.
+    Fails: lookup_order called 6 times with {"order_id": "A-17"}; an assistant sending the same reply 5 times.
+    Passes: search runs 4 times; 12 searches with 12 different queries; a chat with 30 assistant turns.
     """
 
     name = "routing.step_loop"
     layer = "routing"
     mode = "loop"
     severity = "medium"
+    shape = True
     sql = """
-WITH loops AS (
-    SELECT trace_id, step_key, count(*) AS n, count(DISTINCT input_key) AS distinct_inputs,
-           count(input_key) AS with_input
-    FROM span_facts WHERE NOT is_retry
-    GROUP BY trace_id, step_key
+WITH repeats AS (  -- the same input, or the same model output, over and over
+    SELECT trace_id, step_key, input_key AS k, 'input' AS what, count(*) AS n
+    FROM span_facts WHERE NOT is_retry AND input_key IS NOT NULL GROUP BY trace_id, step_key, input_key
     HAVING count(*) >= $loop_min_runs
+    UNION ALL
+    SELECT trace_id, step_key, output_key AS k, 'output' AS what, count(*) AS n
+    FROM span_facts WHERE NOT is_retry AND output_key IS NOT NULL GROUP BY trace_id, step_key, output_key
+    HAVING count(*) >= $loop_min_runs
+), loops AS (
+    SELECT trace_id, step_key, arg_max(k, n) AS k, arg_max(what, n) AS what, max(n) AS n
+    FROM repeats GROUP BY trace_id, step_key
 ), runs AS (
-    SELECT f.trace_id, f.span_id, f.parent_span_id, f.name, f.step_key,
+    SELECT f.trace_id, f.span_id, f.parent_span_id, f.name, l.n, l.what,
            row_number() OVER (PARTITION BY f.trace_id, f.step_key ORDER BY f.start_time, f.span_id) AS k
     FROM span_facts f
     JOIN loops l ON l.trace_id = f.trace_id AND l.step_key = f.step_key
+        AND l.k = CASE WHEN l.what = 'input' THEN f.input_key ELSE f.output_key END
     WHERE NOT f.is_retry
 )
 SELECT r.trace_id, r.span_id, FALSE AS recovered,
-       'step ' || r.name || ' ran ' || CAST(l.n AS VARCHAR) || ' times in one run (threshold '
-       || CAST($loop_min_runs AS VARCHAR) || '); distinct inputs: ' || CAST(l.distinct_inputs AS VARCHAR)
+       'step ' || r.name || ' ran ' || CAST(r.n AS VARCHAR) || ' times with the same '
+       || r.what || ' in one run (threshold ' || CAST($loop_min_runs AS VARCHAR) || ')'
        || CASE WHEN t.failed THEN '; the run failed' ELSE '' END AS evidence
 FROM runs r
-JOIN loops l ON l.trace_id = r.trace_id AND l.step_key = r.step_key
 JOIN trace_facts t ON t.trace_id = r.trace_id
 WHERE r.k = $loop_min_runs
-  AND (t.failed OR l.distinct_inputs < l.with_input OR l.n >= 2 * $loop_min_runs)
   AND NOT EXISTS (  -- a call inside a looping step repeats because its parent does
       SELECT 1 FROM span_facts p
-      WHERE p.trace_id = r.trace_id AND p.span_id = r.parent_span_id AND p.step_runs >= $loop_min_runs)
+      WHERE p.trace_id = r.trace_id AND p.span_id = r.parent_span_id AND p.same_input_runs >= $loop_min_runs)
 """
 
 
@@ -57,7 +63,8 @@ class RO02(Rule):
 
     Why: plan/act or critic/writer cycles that repeat $cycle_min_repeats times or more
     without converging are loops spread over several steps. As with single-step loops,
-    a cycle counts when the run failed, when an input repeats, or at twice the threshold.
+    a cycle counts only when a step of it repeats an input exactly: a ReAct agent calling
+    tools with new arguments each round is making progress, however many rounds.
     Remedy: cap the number of rounds, carry a "done" criterion in state, and stop when
     the state stops changing.
     Fails: draft, critique, draft, critique, draft, critique in a run judged wrong.
@@ -68,6 +75,7 @@ class RO02(Rule):
     layer = "routing"
     mode = "loop"
     severity = "medium"
+    shape = True
     sql = """
 WITH candidates AS (  -- every step of a cycle repeats under one parent: skip parents where none does
     SELECT DISTINCT trace_id, coalesce(parent_span_id, '') AS parent_key
@@ -107,7 +115,7 @@ SELECT c.trace_id, s.span_id, FALSE AS recovered,
 FROM cycles c
 JOIN seq s ON s.trace_id = c.trace_id AND s.parent_key = c.parent_key AND s.pos = c.first_pos
 JOIN trace_facts t ON t.trace_id = c.trace_id
-WHERE t.failed OR c.max_same_input > 1 OR c.repeats >= 2 * $cycle_min_repeats
+WHERE c.max_same_input > 1
 """
 
 
@@ -170,6 +178,7 @@ class RO05(Rule):
     layer = "routing"
     mode = "ping_pong"
     severity = "medium"
+    shape = True
     sql = """
 WITH seq AS (
     SELECT trace_id, span_id, agent, start_time, end_time,

@@ -6,7 +6,9 @@ ERROR_EVIDENCE = (
     "concat_ws('; ', 'error_type=' || coalesce(error_type, '(none)'),"
     " 'message=' || left(coalesce(error_message, ''), 240),"
     " 'run ' || CAST(run_index AS VARCHAR) || ' of ' || CAST(step_runs AS VARCHAR) || ' of step ' || name,"
-    " CASE WHEN unrecovered_error THEN 'not recovered' ELSE 'recovered by a later retry' END)"
+    " CASE WHEN unrecovered_error THEN 'not recovered' ELSE 'recovered by a later retry' END,"
+    " CASE WHEN inband THEN 'in-band: the span said ok, its output reported the error' END,"
+    " CASE WHEN handled THEN 'handled: a later model call received the error' END)"
 )
 
 

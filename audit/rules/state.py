@@ -59,6 +59,7 @@ class ST03(Rule):
     layer = "state"
     mode = "redundant_work"
     severity = "low"
+    shape = True
     sql = """
 SELECT f.trace_id, f.span_id, TRUE AS recovered,
        concat_ws('; ', 'step ' || f.name || ' ran ' || CAST(f.same_input_runs AS VARCHAR)
