@@ -20,7 +20,8 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
         "|max(imum)?[ _]?(turns|iterations|steps|rounds)[^a-z]{0,12}(exceeded|reached)|iteration limit"
         "|stopped due to (iteration|max)|too many (iterations|steps|turns|rounds)"
         "|reached max(imum)? (number of )?(steps|turns|iterations|rounds)"
-        "|max(imum)? number of (turns|rounds|iterations|consecutive)",
+        "|max(imum)? number of (turns|rounds|iterations|consecutive)"
+        "|UsageLimitExceeded|would exceed the [a-z_ ]*(request|tool_calls|turn|step)s?_?limit",
     ),
     (
         "unknown_tool",
@@ -78,7 +79,7 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
         "ValidationError|validation error|Field required|Input should be|Extra inputs are not permitted"
         "|is a required property|is not of type|does not match (the )?schema|SchemaError|schema (mismatch|validation)"
         "|missing required field|value_error|type_error|String should|Additional properties are not allowed"
-        "|OutputValidation|invalid schema|failed validation",
+        "|OutputValidation|invalid schema|failed validation|maximum output retries|retries [(][0-9]+[)] for output validation",
     ),
     (
         "parse",
@@ -94,7 +95,9 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
         "|(state|context|memory)( key)? (missing|lost|was lost)|lost (context|state)|checkpoint not found"
         "|no checkpoint|object is not subscriptable|undefined variable|UndefinedError"
         "|missing (required )?(template )?variable|checkpointer requires|thread_id"
-        "|tool_use ids were found without|must be followed by tool messages",
+        "|tool_use ids were found without|must be followed by tool messages"
+        # a KeyError's message is the bare quoted key: "'customer_tier'", "Error running tool x: 'outline'"
+        "|(^|: |\"|[(])'[A-Za-z_][A-Za-z0-9_]*'([\"})]|$)",
     ),
 )
 TRANSIENT = ("rate_limit", "timeout", "server_error", "connection")
@@ -116,6 +119,12 @@ def inband_condition(alias: str) -> str:
     case_insensitive = "|".join(INBAND_ERROR_PATTERNS)
     return (f"coalesce({alias}.kind = 'tool' AND ({regex_match(text, case_insensitive)} "
             f"OR regexp_matches({text}, '{INBAND_EXCEPTION_RX}')), false)")
+
+
+def probe(text: str) -> str:
+    """What a later model call's input must contain to have read ``text``: its start, up to
+    the first character a JSON encoder would escape."""
+    return f"NULLIF(left(trim(regexp_extract(coalesce({text}, ''), '^[^\"\\\\\\n\\r]*')), 60), '')"
 
 
 def inband_type(output: str) -> str:
@@ -153,6 +162,8 @@ SPAN_FACT_COLUMNS = {
     "output_key": "hash of an llm span's output (null otherwise): the assistant repeating itself",
     "same_output_runs": "runs of this step in the trace with identical output (llm spans)",
     "handled": "this error's text reached a later model call in the trace: the agent read it",
+    "agent_run": "the span starts an agent's run: its agent differs from its parent's (hand-off, delegation)",
+    "owner_agent": "the agent of the parent span: who handed the work to this agent ('' at the top)",
     "is_root": "the trace's root span",
     "top_level": "a pipeline stage: a child of the root (or a parentless span beside it)",
     "has_parent": "the parent span exists in the trace",
@@ -162,8 +173,10 @@ TRACE_FACT_COLUMNS = {
     "eval_passed": "evaluator verdict (evals file, else the root's)", "n_spans": "spans in the trace",
     "n_errors": "error spans", "n_unrecovered_below_root": "errors below the root never recovered",
     "n_swallowed": "errors below the root never recovered and never read by a later model call",
-    "failed": "root error; else the evaluator's verdict where given; else a swallowed error below the root",
-    "silent": "failed while the root reported ok", "started_at": "first start", "ended_at": "last end",
+    "root_missing": "the export lost the run's root: the earliest top span names a parent that is not there",
+    "loud": "the run reported its failure: root error, or a step's error that nobody recovered ended it",
+    "failed": "loud; else the evaluator's verdict where given; else a swallowed error below the root",
+    "silent": "failed, and the run did not report it (not loud)", "started_at": "first start", "ended_at": "last end",
 }
 
 
@@ -173,6 +186,9 @@ def build_facts(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(TRACE_FACTS_SQL)
 
 
+OWN_AGENT = "coalesce(s.agent, CASE WHEN s.kind = 'agent' THEN s.name END)"
+MAX_DEPTH = 256
+
 # A step is its name, agent and parent step: frameworks name every model call after its
 # client class (ChatOpenAI), so calls under different steps must not count as retries.
 # Keys are hashed so the window sorts compare integers, not strings.
@@ -181,15 +197,31 @@ TRANSIENT_LIST = ", ".join(f"'{f}'" for f in TRANSIENT)
 
 SPAN_FACTS_SQL = f"""
 CREATE OR REPLACE TABLE span_facts AS
-WITH src AS (
+WITH RECURSIVE tree AS (
+    -- A span's agent is its own (an agent attribute, or an agent span's name), else that of
+    -- its nearest agent ancestor. Walked down from the top spans; depth-bounded, so a parent
+    -- cycle cannot recurse for ever (its spans keep their own agent).
+    SELECT s.trace_id, s.span_id, {OWN_AGENT} AS agent, CAST(NULL AS VARCHAR) AS parent_agent, 0 AS depth
+    FROM spans s
+    WHERE s.parent_span_id IS NULL
+       OR NOT EXISTS (SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id)
+    UNION ALL
+    SELECT s.trace_id, s.span_id, coalesce({OWN_AGENT}, t.agent), t.agent, t.depth + 1
+    FROM spans s JOIN tree t ON s.trace_id = t.trace_id AND s.parent_span_id = t.span_id
+    WHERE t.depth < {MAX_DEPTH}
+), src AS (
     -- An error reported as content (in-band): the span said ok, its output is an error the
     -- framework hands back to the model. It counts as an error of that span.
-    SELECT s.*, s.status = 'ok' AND {inband_condition("s")} AS inband
-    FROM spans s
+    SELECT s.* REPLACE (coalesce(t.agent, {OWN_AGENT}) AS agent),
+           t.parent_agent, s.status = 'ok' AND {inband_condition("s")} AS inband
+    FROM spans s LEFT JOIN tree t ON t.trace_id = s.trace_id AND t.span_id = s.span_id
 ), base AS (
     -- narrow on purpose: wide text (input, output, metadata) stays in `spans`, so the window
     -- sorts below move keys, not payloads; rules join `spans` for text they quote
     SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.agent, s.start_time, s.end_time,
+           -- an agent run: where the work passes to another agent (a hand-off or a delegation)
+           s.agent IS NOT NULL AND s.agent IS DISTINCT FROM s.parent_agent AS agent_run,
+           coalesce(s.parent_agent, '') AS owner_agent,
            s.duration_ms, CASE WHEN s.inband THEN 'error' ELSE s.status END AS status,
            CASE WHEN s.inband THEN coalesce(s.error_type, {inband_type("s.output")}) ELSE s.error_type END
                AS error_type,
@@ -200,9 +232,13 @@ WITH src AS (
            s.status = 'ok' AND s.output ILIKE '%limit%'
                AND coalesce({regex_match("s.output", LIMIT_IN_OUTPUT)}, false) AS limit_in_output,
            coalesce(p.name, '') AS parent_name, p.span_id IS NOT NULL AS has_parent,
+           -- a failed attempt inside a model call that succeeded (a client's retry or fallback)
+           s.kind = 'llm' AND p.kind = 'llm' AND p.status = 'ok' AS recovered_by_parent,
            hash(s.name, coalesce(s.agent, ''), coalesce(p.name, '')) AS step_key,
            CASE WHEN s.input IS NOT NULL AND s.input <> '' THEN hash(s.input) END AS input_key,
            CASE WHEN s.kind = 'llm' AND s.output IS NOT NULL AND s.output <> '' THEN hash(s.output) END AS output_key,
+           -- a failed tool's own output is what the model reads back
+           CASE WHEN s.status = 'error' AND s.kind = 'tool' THEN {probe("s.output")} END AS output_probe,
            CASE WHEN s.status = 'error' OR s.inband
                 THEN coalesce(s.error_type, CASE WHEN s.inband THEN {inband_type("s.output")} END, '') || ': '
                      || coalesce(s.error_message, CASE WHEN s.inband THEN left(s.output, 2000) END, '') END
@@ -223,9 +259,10 @@ WITH src AS (
     WINDOW w AS ({STEP})
 ), inputs AS (
     SELECT *,
-        sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) OVER (
-            PARTITION BY trace_id, step_key, input_key ORDER BY start_time, attempt, span_id)
-            - CASE WHEN status = 'ok' THEN 1 ELSE 0 END AS prior_ok_same_input,
+        CASE WHEN input_key IS NULL THEN 0  -- no input is never the same input
+             ELSE sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) OVER (
+                      PARTITION BY trace_id, step_key, input_key ORDER BY start_time, attempt, span_id)
+                  - CASE WHEN status = 'ok' THEN 1 ELSE 0 END END AS prior_ok_same_input,
         CASE WHEN input_key IS NULL THEN 1
              ELSE count(*) OVER (PARTITION BY trace_id, step_key, input_key) END AS same_input_runs,
         CASE WHEN output_key IS NULL THEN 1
@@ -235,10 +272,11 @@ WITH src AS (
     SELECT * EXCLUDE (step_ok_runs, ok_runs_so_far),
         step_runs - run_index AS later_runs,
         step_ok_runs - ok_runs_so_far AS later_ok_runs,
-        coalesce(prev_status = 'error' OR attempt > prev_attempt, false) AS is_retry,
+        coalesce((prev_status = 'error' AND gap_ms >= 0) OR attempt > prev_attempt, false) AS is_retry,
         CASE WHEN error_text IS NOT NULL THEN {family_case("error_text")} END AS error_family,
         CASE WHEN prev_error_text IS NOT NULL THEN {family_case("prev_error_text")} END AS prev_error_family,
-        status = 'error' AND step_ok_runs - ok_runs_so_far = 0 AS unrecovered_error,
+        status = 'error' AND step_ok_runs - ok_runs_so_far = 0 AND NOT coalesce(recovered_by_parent, false)
+            AS unrecovered_error,
         coalesce({regex_match("error_text", CLIENT_RETRIES_EXHAUSTED)}, false) AS client_retries_exhausted,
         -- what a later model call must contain to have read this error (text up to the
         -- first character a JSON encoder would escape)
@@ -254,6 +292,7 @@ WITH src AS (
                  AND m.span_id <> e.span_id
     WHERE e.status = 'error'
       AND ((length(e.error_probe) >= 12 AND instr(m.input, e.error_probe) > 0)
+           OR (length(e.output_probe) >= 12 AND instr(m.input, e.output_probe) > 0)
            OR (e.inband AND m.start_time >= e.end_time))
     GROUP BY e.trace_id, e.span_id
 ), origins AS (
@@ -272,7 +311,7 @@ WITH src AS (
                               arg_min(span_id, start_time)) AS root_span_id
     FROM classified GROUP BY trace_id
 )
-SELECT c.* EXCLUDE (error_probe),
+SELECT c.* EXCLUDE (error_probe, output_probe, recovered_by_parent),
     c.span_id = r.root_span_id AS is_root,
     -- a pipeline stage: a child of the root, or a parentless span beside it (flat traces)
     c.span_id <> r.root_span_id AND (NOT c.has_parent OR c.parent_span_id = r.root_span_id) AS top_level,
@@ -296,21 +335,36 @@ WITH verdicts AS (  -- a verdict names its trace, or a span (run, observation) i
         count(*) AS n_spans,
         min(start_time) AS started_at,
         max(end_time) AS ended_at,
+        max(start_time) AS last_start,
         count(CASE WHEN status = 'error' THEN 1 END) AS n_errors,
         count(CASE WHEN unrecovered_error AND NOT is_root THEN 1 END) AS n_unrecovered_below_root,
         count(CASE WHEN unrecovered_error AND NOT handled AND NOT is_root THEN 1 END) AS n_swallowed
     FROM span_facts GROUP BY trace_id
+), roots AS (
+    SELECT t.*, r.span_id AS root_span_id, r.name AS root_name, r.status AS root_status,
+           r.parent_span_id IS NOT NULL AS root_missing, r.eval_passed AS root_eval, r.duration_ms AS root_duration_ms
+    FROM per_trace t JOIN span_facts r ON r.trace_id = t.trace_id AND r.is_root
+), loud AS (
+    -- Some instrumentations report a run's failure only below the root (the root always
+    -- says ok), or lose the root of a run that raised: a step (not a tool call, whose error
+    -- an agent may swallow; with the root lost, any span) ending in an error nobody
+    -- recovered or read, after which nothing else started, is the run failing loud.
+    SELECT DISTINCT f.trace_id
+    FROM span_facts f JOIN roots t ON t.trace_id = f.trace_id
+    WHERE f.unrecovered_error AND NOT f.handled AND f.end_time >= t.last_start
+      AND (f.kind <> 'tool' OR t.root_missing)
 )
-SELECT *, root_status = 'ok' AND failed AS silent
+SELECT *, failed AND NOT loud AS silent
 FROM (
-SELECT t.*, r.span_id AS root_span_id, r.name AS root_name, r.status AS root_status,
-    coalesce(v.eval_passed, r.eval_passed) AS eval_passed,
-    r.duration_ms AS root_duration_ms,
-    -- a run that ended in error failed; otherwise an evaluator's verdict, where given, decides
-    -- over what the spans suggest (a swallowed error)
-    r.status = 'error' OR coalesce(NOT coalesce(v.eval_passed, r.eval_passed), t.n_swallowed > 0) AS failed
-FROM per_trace t
-JOIN span_facts r ON r.trace_id = t.trace_id AND r.is_root
-LEFT JOIN verdicts v ON v.trace_id = t.trace_id
+    SELECT t.* EXCLUDE (last_start, root_eval),
+        coalesce(v.eval_passed, t.root_eval) AS eval_passed,
+        t.root_status = 'error' OR l.trace_id IS NOT NULL AS loud,
+        -- a run that failed loud failed; otherwise an evaluator's verdict, where given, decides
+        -- over what the spans suggest (a swallowed error)
+        t.root_status = 'error' OR l.trace_id IS NOT NULL
+            OR coalesce(NOT coalesce(v.eval_passed, t.root_eval), t.n_swallowed > 0) AS failed
+    FROM roots t
+    LEFT JOIN verdicts v ON v.trace_id = t.trace_id
+    LEFT JOIN loud l ON l.trace_id = t.trace_id
 )
 """

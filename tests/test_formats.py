@@ -24,12 +24,12 @@ def test_otlp_json_from_the_real_sdk() -> None:
                         "input_tokens, output_tokens, input, parent_span_id IS NULL AS is_root FROM spans "
                         "ORDER BY name").to_dict(orient="records")
     by_name = {s["name"]: s for s in spans}
-    assert set(by_name) == {"invoke_agent support", "chat gpt-4o", "execute_tool lookup_order", "ChatAnthropic"}
+    assert set(by_name) == {"invoke_agent support", "chat gpt-4o", "lookup_order", "ChatAnthropic"}
     assert by_name["invoke_agent support"]["kind"] == "agent" and by_name["invoke_agent support"]["is_root"]
     chat = by_name["chat gpt-4o"]
     assert (chat["kind"], chat["model"], chat["provider"], chat["input_tokens"], chat["output_tokens"]) == (
         "llm", "gpt-4o-2024-08-06", "openai", 1200, 80)
-    tool = by_name["execute_tool lookup_order"]
+    tool = by_name["lookup_order"]  # named after gen_ai.tool.name
     assert (tool["kind"], tool["status"], tool["error_type"], tool["error_message"], tool["input"]) == (
         "tool", "error", "TimeoutError", "The read operation timed out", '{"order": "A-17"}')
     anthropic = by_name["ChatAnthropic"]

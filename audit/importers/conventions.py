@@ -7,6 +7,14 @@ from __future__ import annotations
 # OTLP attribute keys naming the agent that owns a span, first present wins: OTel GenAI,
 # OpenInference, and graph frameworks' node ids.
 AGENT_ATTRIBUTES = ("gen_ai.agent.name", "agent.name", "graph.node.id")
+# The tool a tool span ran (frameworks often name the span after a wrapper class: SimpleTool).
+TOOL_NAME_ATTRIBUTES = ("gen_ai.tool.name", "tool.name")
+# What a span received and produced: OpenInference values, GenAI tool calls and messages.
+INPUT_ATTRIBUTES = ("input.value", "gen_ai.tool.call.arguments", "gen_ai.input.messages", "gen_ai.prompt")
+OUTPUT_ATTRIBUTES = ("output.value", "gen_ai.tool.call.result", "gen_ai.output.messages", "gen_ai.completion")
+# The attempt number of a retried call: 1-based, and 0-based counters of re-sends.
+ATTEMPT_ATTRIBUTES = ("retry.attempt", "gen_ai.request.attempt", "attempt")
+ZERO_BASED_ATTEMPT_ATTRIBUTES = ("http.request.resend_count", "pydantic_ai.model_request.attempt")
 
 # A tool result that reports a failure instead of raising (in-band): the span says ok, the
 # framework hands this text back to the model. Matched on tool spans' output.

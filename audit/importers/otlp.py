@@ -9,7 +9,14 @@ from pathlib import Path
 import duckdb
 
 from audit.importers.common import MIN_JSON_OBJECT, read_lines
-from audit.importers.conventions import AGENT_ATTRIBUTES
+from audit.importers.conventions import (
+    AGENT_ATTRIBUTES,
+    ATTEMPT_ATTRIBUTES,
+    INPUT_ATTRIBUTES,
+    OUTPUT_ATTRIBUTES,
+    TOOL_NAME_ATTRIBUTES,
+    ZERO_BASED_ATTEMPT_ATTRIBUTES,
+)
 
 
 def _id(expr: str) -> str:
@@ -62,7 +69,7 @@ WITH req AS ({{requests}}
     SELECT sid, s, resource,
         {_attr('openinference.span.kind')} AS oi_kind, {_attr('gen_ai.operation.name')} AS op,
         {_attr('traceloop.span.kind')} AS tl_kind, {_attr('llm.request.type')} AS request_type,
-        {_attr('gen_ai.tool.name', 'tool.name')} AS tool_name,
+        {_attr(*TOOL_NAME_ATTRIBUTES)} AS tool_name,
         {_attr(*AGENT_ATTRIBUTES)} AS agent,
         {_attr('gen_ai.response.model', 'gen_ai.request.model', 'llm.model_name')} AS model,
         {_attr('gen_ai.provider.name', 'gen_ai.system', 'llm.provider')} AS provider,
@@ -70,11 +77,11 @@ WITH req AS ({{requests}}
                'llm.usage.prompt_tokens')} AS input_tokens,
         {_attr('gen_ai.usage.output_tokens', 'llm.token_count.completion', 'gen_ai.usage.completion_tokens',
                'llm.usage.completion_tokens')} AS output_tokens,
-        {_attr('input.value', 'gen_ai.tool.call.arguments')} AS input,
-        {_attr('output.value', 'gen_ai.tool.call.result')} AS output,
+        {_attr(*INPUT_ATTRIBUTES)} AS input,
+        {_attr(*OUTPUT_ATTRIBUTES)} AS output,
         {_attr('error.type')} AS error_type_attr,
-        coalesce({_attr('retry.attempt', 'gen_ai.request.attempt', 'attempt')},
-                 CAST(TRY_CAST({_attr('http.request.resend_count')} AS BIGINT) + 1 AS VARCHAR)) AS attempt,
+        coalesce({_attr(*ATTEMPT_ATTRIBUTES)},
+                 CAST(TRY_CAST({_attr(*ZERO_BASED_ATTEMPT_ATTRIBUTES)} AS BIGINT) + 1 AS VARCHAR)) AS attempt,
         {_attr('exception.type', source='exc')} AS exc_type,
         {_attr('exception.message', source='exc')} AS exc_message,
         s.status.code IN ('2', 'STATUS_CODE_ERROR') AS failed,
@@ -83,7 +90,7 @@ WITH req AS ({{requests}}
 )
 SELECT
     {_id("s.traceId")} AS trace_id, {_id("s.spanId")} AS span_id, {_id("s.parentSpanId")} AS parent_span_id,
-    s.name AS name,
+    coalesce(tool_name, s.name) AS name,  -- a tool span is named after its tool, not its wrapper class
     coalesce(lower(oi_kind),
              CASE WHEN op IN ('chat', 'text_completion', 'generate_content') THEN 'llm'
                   WHEN op = 'execute_tool' OR tool_name IS NOT NULL THEN 'tool'

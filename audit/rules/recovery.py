@@ -165,7 +165,7 @@ WITH origin AS (  -- the run failed loud, or the agent read the error and still 
     SELECT f.*, row_number() OVER (PARTITION BY f.trace_id ORDER BY f.start_time, f.span_id) AS k
     FROM span_facts f
     JOIN trace_facts t ON t.trace_id = f.trace_id AND t.failed
-    WHERE f.unrecovered_error AND NOT f.propagated AND (t.root_status = 'error' OR f.handled)
+    WHERE f.unrecovered_error AND NOT f.propagated AND (t.loud OR f.handled)
 )
 SELECT trace_id, span_id, FALSE AS recovered, {ERROR_EVIDENCE} AS evidence
 FROM origin WHERE k = 1 AND error_family = 'other'

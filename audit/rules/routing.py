@@ -167,7 +167,9 @@ class RO05(Rule):
     """Two agents handed the work back and forth (ping-pong delegation).
 
     Why: $pingpong_min_handoffs or more consecutive hand-offs between the same two agents
-    mean neither owns the task; each bounce costs a full model call.
+    (agent runs in start order: peers transferring the work, nested hand-offs, or one
+    delegator bouncing it between two delegates) mean neither owns the task; each bounce
+    costs a full model call. A delegator calling the same helper twice is not a bounce.
     Remedy: give each agent a clear contract of what it accepts, have the supervisor
     track who already handled the task, and cap delegation depth.
     Fails: triage → billing → triage → billing.
@@ -180,16 +182,15 @@ class RO05(Rule):
     severity = "medium"
     shape = True
     sql = """
-WITH seq AS (
-    SELECT trace_id, span_id, agent, start_time, end_time,
-           lag(agent) OVER (PARTITION BY trace_id ORDER BY start_time, end_time DESC, span_id) AS prev_agent
-    FROM span_facts WHERE agent IS NOT NULL AND agent <> ''
+WITH seq AS (  -- agent runs in start order: peers handing over, or delegations (nested or not)
+    SELECT trace_id, span_id, agent, start_time,
+           lag(agent) OVER (PARTITION BY trace_id ORDER BY start_time, span_id) AS prev_agent
+    FROM span_facts WHERE agent_run
 ), changes AS (
-    SELECT *, row_number() OVER (PARTITION BY trace_id ORDER BY start_time, end_time DESC, span_id) AS pos
+    SELECT *, row_number() OVER (PARTITION BY trace_id ORDER BY start_time, span_id) AS pos
     FROM seq WHERE prev_agent IS NULL OR agent <> prev_agent
 ), marked AS (
-    SELECT *, lag(agent, 2) OVER (PARTITION BY trace_id ORDER BY pos) AS agent2,
-              lag(agent, 1) OVER (PARTITION BY trace_id ORDER BY pos) AS agent1
+    SELECT *, lag(agent, 2) OVER (PARTITION BY trace_id ORDER BY pos) AS agent2
     FROM changes
 ), hits AS (
     SELECT *, pos - row_number() OVER (PARTITION BY trace_id ORDER BY pos) AS grp

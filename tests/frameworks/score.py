@@ -3,7 +3,8 @@
     .venv/bin/python tests/frameworks/score.py tests/frameworks/corpus/langgraph.otlp.jsonl.gz
 
 reads ``<name>.labels.csv`` beside the spans file (or ``--labels``) and prints, per layer, the
-recall (a trace labelled layer/mode has an active finding of that layer and mode), how often
+recall (a trace labelled with a layer has an active finding in that layer; how many also name
+the labelled mode is shown beside it), how often
 the root cause is right (a failed trace's primary finding is in the labelled layer), how many
 clean runs stay quiet (no medium or high finding) and whether each run's failed/ok outcome
 matches, then every miss with what the audit said instead. Runs in the app's environment.
@@ -32,6 +33,7 @@ class Score:
     """Per-layer recall and root cause, clean runs left quiet, outcome agreement, and the misses."""
 
     recall: dict[str, tuple[int, int]] = field(default_factory=dict)  # layer -> (detected, labelled)
+    modes: dict[str, tuple[int, int]] = field(default_factory=dict)  # layer -> (mode also right, labelled)
     root_cause: dict[str, tuple[int, int]] = field(default_factory=dict)  # layer -> (right, failed)
     clean: tuple[int, int] = (0, 0)  # (quiet, clean runs)
     outcome: tuple[int, int] = (0, 0)  # (agreeing, traces)
@@ -63,7 +65,9 @@ def score(spans: Path, labels: Path | None = None) -> Score:
         SELECT l.scenario, l.trace_id, l.layer, l.mode, l.failed = 'true' AS should_fail,
                t.failed AS did_fail,
                EXISTS (SELECT 1 FROM findings f WHERE f.trace_id = l.trace_id AND NOT f.silenced
-                       AND f.layer = l.layer AND f.mode = l.mode) AS detected,
+                       AND f.layer = l.layer) AS detected,
+               EXISTS (SELECT 1 FROM findings f WHERE f.trace_id = l.trace_id AND NOT f.silenced
+                       AND f.layer = l.layer AND f.mode = l.mode) AS mode_right,
                (SELECT any_value(f.layer || '/' || f.mode) FROM findings f
                  WHERE f.trace_id = l.trace_id AND f."primary") AS primary_finding,
                (SELECT count(*) FROM findings f WHERE f.trace_id = l.trace_id AND NOT f.silenced
@@ -74,7 +78,7 @@ def score(spans: Path, labels: Path | None = None) -> Score:
         FROM labels l LEFT JOIN trace_facts t USING (trace_id) ORDER BY l.layer, l.scenario""").fetchall()
     result = Score()
     agree = 0
-    for scenario, trace_id, layer, mode, should_fail, did_fail, detected, primary, loud, said in rows:
+    for scenario, trace_id, layer, mode, should_fail, did_fail, detected, mode_right, primary, loud, said in rows:
         agree += int(bool(did_fail) == should_fail)
         why = []
         if layer == "none":
@@ -85,8 +89,12 @@ def score(spans: Path, labels: Path | None = None) -> Score:
         else:
             d, n = result.recall.get(layer, (0, 0))
             result.recall[layer] = (d + int(detected), n + 1)
+            m, _ = result.modes.get(layer, (0, 0))
+            result.modes[layer] = (m + int(mode_right), n + 1)
             if not detected:
-                why.append(f"no {layer}/{mode} finding")
+                why.append(f"no {layer} finding")
+            elif not mode_right:
+                why.append(f"{layer} found, but not mode {mode}")
             if should_fail:
                 r, f = result.root_cause.get(layer, (0, 0))
                 right = bool(primary) and primary.split("/")[0] == layer
@@ -97,7 +105,8 @@ def score(spans: Path, labels: Path | None = None) -> Score:
             why.append(f"judged {'failed' if did_fail else 'ok'}, expected {'failed' if should_fail else 'ok'}")
         if why:
             result.misses.append({"scenario": scenario, "trace_id": trace_id, "expected": f"{layer}/{mode}",
-                                  "why": "; ".join(why), "said": said or "(no findings)"})
+                                  "why": "; ".join(why),
+                                  "said": " ".join((said or "(no findings)").split())})
     result.outcome = (agree, len(rows))
     con.close()
     return result
@@ -115,7 +124,7 @@ def main() -> int:
         return 0
     for layer, (d, n) in sorted(s.recall.items()):
         r, f = s.root_cause.get(layer, (0, 0))
-        print(f"{layer:<9} recall {d}/{n}   root cause right {r}/{f}")
+        print(f"{layer:<9} recall {d}/{n} (mode right {s.modes[layer][0]})   root cause right {r}/{f}")
     print(f"clean runs quiet {s.clean[0]}/{s.clean[1]}   outcome agrees {s.outcome[0]}/{s.outcome[1]}")
     for m in s.misses:
         print(f"MISS {m['scenario']} ({m['trace_id'][:12]}) expected {m['expected']}: {m['why']}\n     said: {m['said']}")
