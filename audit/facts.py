@@ -346,13 +346,12 @@ WITH verdicts AS (  -- a verdict names its trace, or a span (run, observation) i
     FROM per_trace t JOIN span_facts r ON r.trace_id = t.trace_id AND r.is_root
 ), loud AS (
     -- Some instrumentations report a run's failure only below the root (the root always
-    -- says ok), or lose the root of a run that raised: a step (not a tool call, whose error
-    -- an agent may swallow; with the root lost, any span) ending in an error nobody
-    -- recovered or read, after which nothing else started, is the run failing loud.
+    -- says ok), or lose the root of a run that raised: an error nobody recovered or read,
+    -- after which nothing else started, ended the run (a swallowed error is one the run
+    -- carried on after).
     SELECT DISTINCT f.trace_id
     FROM span_facts f JOIN roots t ON t.trace_id = f.trace_id
     WHERE f.unrecovered_error AND NOT f.handled AND f.end_time >= t.last_start
-      AND (f.kind <> 'tool' OR t.root_missing)
 )
 SELECT *, failed AND NOT loud AS silent
 FROM (
