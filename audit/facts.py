@@ -52,7 +52,8 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
     (
         "server_error",
         "overloaded|InternalServerError|Internal Server Error|ServiceUnavailable|Service Unavailable|Bad Gateway"
-        "|(error code|status( code)?|http)[: =]*5[0-9][0-9]|^5[0-9][0-9]|server error|api_error|UNAVAILABLE",
+        "|(error code|status( code)?|http)[: =]*5[0-9][0-9]|^5[0-9][0-9]|server error|api_error"
+        "|(^|[^a-z_])UNAVAILABLE([^a-z_]|$)",  # gRPC's code, not a business code like FARE_UNAVAILABLE
     ),
     (
         "connection",
@@ -62,7 +63,7 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
     ),
     (
         "tool_args",
-        "invalid (tool |function )?(call )?arguments|with kwargs|Please fix your mistakes|ToolInputValidationError"
+        "invalid (tool |function )?(call )?arguments|with kwargs|ToolInputValidationError"
         "|args_schema|unexpected keyword argument|missing [0-9]+ required (positional|keyword)"
         "|takes [0-9]+ positional|parse tool call arguments|invalid_function_arguments|InvalidToolCall"
         "|invalid_tool_call|bad (tool )?arguments|tool input|arguments? (is|are) (not valid|invalid)"
@@ -86,7 +87,7 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
         "OutputParser|JSONDecodeError|json_invalid|Invalid JSON|Could not parse|Failed to parse|Unable to parse"
         "|Unterminated string|Expecting value|Expecting property name|Expecting ',' delimiter|Extra data: line"
         "|not valid JSON|malformed|ParseError|ParsingError|LengthFinishReasonError|parse error|YAMLError"
-        "|no JSON|invalid format|extract json",
+        "|no JSON|invalid format|extract json|EmptyOutput|empty (model )?(output|response|completion)",
     ),
     (
         "state_key",
@@ -105,7 +106,10 @@ CLIENT_RETRIES_EXHAUSTED = (
     "Max retries exceeded|RetryError|RetryException|retries exhausted|after [0-9]+ (retries|attempts)|retry limit"
     "|gave up after|exceeded maximum retries|max_retries"
 )
-LIMIT_IN_OUTPUT = "stopped due to (iteration|max)|iteration limit|recursion limit|max(imum)? (turns|iterations)"
+LIMIT_IN_OUTPUT = (
+    "stopped due to (iteration|max)|iteration limit|recursion limit|max(imum)? (turns|iterations)"
+    "|need more steps to process|reached max(imum)? steps"
+)
 
 
 def regex_match(column: str, pattern: str) -> str:
@@ -174,7 +178,8 @@ TRACE_FACT_COLUMNS = {
     "n_errors": "error spans", "n_unrecovered_below_root": "errors below the root never recovered",
     "n_swallowed": "errors below the root never recovered and never read by a later model call",
     "root_missing": "the export lost the run's root: the earliest top span names a parent that is not there",
-    "loud": "the run reported its failure: root error, or a step's error that nobody recovered ended it",
+    "n_limit_messages": "ok spans whose output says the run hit its step or iteration limit",
+    "loud": "the run reported its failure: root error, an unrecovered error ended it, or a limit message",
     "failed": "loud; else the evaluator's verdict where given; else a swallowed error below the root",
     "silent": "failed, and the run did not report it (not loud)", "started_at": "first start", "ended_at": "last end",
 }
@@ -229,8 +234,9 @@ WITH RECURSIVE tree AS (
                AS error_message,
            s.inband, s.attempt, s.model, s.provider,
            s.input_tokens, s.output_tokens, s.cost_usd, s.eval_passed,
-           s.status = 'ok' AND s.output ILIKE '%limit%'
-               AND coalesce({regex_match("s.output", LIMIT_IN_OUTPUT)}, false) AS limit_in_output,
+           s.status = 'ok' AND s.kind <> 'tool'
+               AND (s.output ILIKE '%limit%' OR s.output ILIKE '%steps%' OR s.output ILIKE '%max%')
+               AND coalesce({regex_match("left(s.output, 2000)", LIMIT_IN_OUTPUT)}, false) AS limit_in_output,
            coalesce(p.name, '') AS parent_name, p.span_id IS NOT NULL AS has_parent,
            -- a failed attempt inside a model call that succeeded (a client's retry or fallback)
            s.kind = 'llm' AND p.kind = 'llm' AND p.status = 'ok' AS recovered_by_parent,
@@ -338,7 +344,8 @@ WITH verdicts AS (  -- a verdict names its trace, or a span (run, observation) i
         max(start_time) AS last_start,
         count(CASE WHEN status = 'error' THEN 1 END) AS n_errors,
         count(CASE WHEN unrecovered_error AND NOT is_root THEN 1 END) AS n_unrecovered_below_root,
-        count(CASE WHEN unrecovered_error AND NOT handled AND NOT is_root THEN 1 END) AS n_swallowed
+        count(CASE WHEN unrecovered_error AND NOT handled AND NOT is_root THEN 1 END) AS n_swallowed,
+        count(CASE WHEN limit_in_output THEN 1 END) AS n_limit_messages
     FROM span_facts GROUP BY trace_id
 ), roots AS (
     SELECT t.*, r.span_id AS root_span_id, r.name AS root_name, r.status AS root_status,
@@ -357,10 +364,11 @@ SELECT *, failed AND NOT loud AS silent
 FROM (
     SELECT t.* EXCLUDE (last_start, root_eval),
         coalesce(v.eval_passed, t.root_eval) AS eval_passed,
-        t.root_status = 'error' OR l.trace_id IS NOT NULL AS loud,
-        -- a run that failed loud failed; otherwise an evaluator's verdict, where given, decides
-        -- over what the spans suggest (a swallowed error)
-        t.root_status = 'error' OR l.trace_id IS NOT NULL
+        t.root_status = 'error' OR l.trace_id IS NOT NULL OR t.n_limit_messages > 0 AS loud,
+        -- a run that failed loud failed (an error ended it, or it answered that it hit its step
+        -- limit); otherwise an evaluator's verdict, where given, decides over what the spans
+        -- suggest (a swallowed error)
+        t.root_status = 'error' OR l.trace_id IS NOT NULL OR t.n_limit_messages > 0
             OR coalesce(NOT coalesce(v.eval_passed, t.root_eval), t.n_swallowed > 0) AS failed
     FROM roots t
     LEFT JOIN verdicts v ON v.trace_id = t.trace_id

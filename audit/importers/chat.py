@@ -38,7 +38,13 @@ WITH conv AS (
            coalesce(t.first_ts, CAST(c.n * 86400 AS VARCHAR)) AS start_time,
            coalesce(t.last_ts, CAST(c.n * 86400 + coalesce(json_array_length(c.j, '$.messages'), 0) + 1 AS VARCHAR))
                AS end_time,
-           'ok' AS status, NULL AS error_type, NULL AS error_message, NULL AS model,
+           -- a conversation that crashed says so on the record: {"status": "error", "error": {...}}
+           coalesce(json_extract_string(c.j, '$.status'), 'ok') AS status,
+           coalesce(json_extract_string(c.j, '$.error.type'), json_extract_string(c.j, '$.error.code'),
+                    CASE WHEN json_extract_string(c.j, '$.error') IS NOT NULL THEN 'Error' END) AS error_type,
+           coalesce(json_extract_string(c.j, '$.error.message'),
+                    CASE WHEN json_type(c.j, '$.error') = 'VARCHAR' THEN json_extract_string(c.j, '$.error') END)
+               AS error_message, NULL AS model,
            NULL AS input_tokens, NULL AS output_tokens,
            json_extract_string(c.j, '$.messages[0].content') AS input, NULL AS output,
            coalesce(json_extract_string(c.j, '$.eval_passed'), json_extract_string(c.j, '$.metadata.eval_passed'))
@@ -50,7 +56,11 @@ WITH conv AS (
            coalesce(json_extract_string(m.m, '$.name'), 'assistant'), 'llm', json_extract_string(m.m, '$.name'),
            coalesce(m.prev_ts, m.ts, CAST(m.n * 86400 + m.i AS VARCHAR)),
            coalesce(m.ts, CAST(m.n * 86400 + m.i + 0.5 AS VARCHAR)),
-           'ok', NULL, NULL,
+           -- an assistant turn with neither content nor tool calls: the model's reply was lost
+           -- (an invalid tool call the exporter dropped, or an empty completion)
+           CASE WHEN coalesce(json_extract_string(m.m, '$.content'), '') = '' AND coalesce(json_array_length(m.m, '$.tool_calls'), 0) = 0 THEN 'error' ELSE 'ok' END,
+           CASE WHEN coalesce(json_extract_string(m.m, '$.content'), '') = '' AND coalesce(json_array_length(m.m, '$.tool_calls'), 0) = 0 THEN 'EmptyOutput' END,
+           CASE WHEN coalesce(json_extract_string(m.m, '$.content'), '') = '' AND coalesce(json_array_length(m.m, '$.tool_calls'), 0) = 0 THEN 'empty model output: an assistant turn with no content and no tool calls' END,
            coalesce(json_extract_string(m.m, '$.model'), json_extract_string(m.j, '$.model')),
            json_extract_string(m.m, '$.usage.prompt_tokens'), json_extract_string(m.m, '$.usage.completion_tokens'),
            NULL, json_extract_string(m.m, '$.content'), NULL, m.n, 1 + m.i * 100
@@ -59,19 +69,25 @@ WITH conv AS (
     SELECT c.trace_id, c.trace_id || ':' || coalesce(json_extract_string(c.call, '$.id'), 'call' || c.i || '.' || c.k),
            c.trace_id || ':root', json_extract_string(c.call, '$.function.name'), 'tool', NULL,
            coalesce(c.ts, CAST(c.n * 86400 + c.i + 0.5 + 0.01 * (c.k + 1) AS VARCHAR)),
-           coalesce(r.ts, CAST(c.n * 86400 + coalesce(r.i, c.i + 1) - 0.01 AS VARCHAR)),
-           -- a result that reports an error stays ok here: the audit reads it as an in-band error
+           -- a call nobody answered ends where it started (the conversation stopped there)
+           CASE WHEN r.call_id IS NULL THEN coalesce(c.ts, CAST(c.n * 86400 + c.i + 0.5 + 0.01 * (c.k + 1) AS VARCHAR))
+                ELSE coalesce(r.ts, CAST(c.n * 86400 + coalesce(r.i, c.i + 1) - 0.01 AS VARCHAR)) END,
+           -- a result that reports an error stays ok here: the audit reads it as an in-band error;
+           -- an unanswered call in a conversation that crashed is where it crashed
            CASE WHEN NOT json_valid(coalesce(json_extract_string(c.call, '$.function.arguments'), '{}'))
-                THEN 'error' ELSE 'ok' END,
+                  OR (r.call_id IS NULL AND v.status = 'error') THEN 'error' ELSE 'ok' END,
            CASE WHEN NOT json_valid(coalesce(json_extract_string(c.call, '$.function.arguments'), '{}'))
-                THEN 'InvalidToolArguments' END,
+                THEN 'InvalidToolArguments'
+                WHEN r.call_id IS NULL AND v.status = 'error' THEN v.error_type END,
            CASE WHEN NOT json_valid(coalesce(json_extract_string(c.call, '$.function.arguments'), '{}'))
                 THEN 'Invalid tool call arguments: not valid JSON: '
-                     || left(json_extract_string(c.call, '$.function.arguments'), 200) END,
+                     || left(json_extract_string(c.call, '$.function.arguments'), 200)
+                WHEN r.call_id IS NULL AND v.status = 'error' THEN v.error_message END,
            NULL, NULL, NULL, json_extract_string(c.call, '$.function.arguments'), r.content, NULL, c.n,
            2 + c.i * 100 + c.k
     FROM calls c LEFT JOIN results r
         ON r.trace_id = c.trace_id AND r.call_id = json_extract_string(c.call, '$.id')
+    LEFT JOIN roots v ON v.trace_id = c.trace_id
 )
 SELECT trace_id, span_id, parent_span_id, name, kind, agent, start_time, end_time, status, error_type,
        error_message, model, input_tokens, output_tokens, input, output, eval_passed, __audit_row
