@@ -106,13 +106,17 @@ WITH f AS (
            CASE WHEN coalesce(s.handled, false) AND NOT t.failed THEN 'low'
                 WHEN r.recovered AND m.base_severity = 'high' THEN 'medium'
                 WHEN r.recovered THEN 'low' ELSE m.base_severity END AS severity,
-           -- root-cause tier: the run's own errors first (those the agent read after those it did
-           -- not), then shape heuristics, then a verdict alone, then what the run recovered from
-           CASE WHEN r.recovered THEN 5
+           -- root-cause tier: the run's own errors first (those the agent read, or that kept coming
+           -- back until a limit stopped the run, after those nobody read), then shape heuristics and
+           -- limit messages, then a verdict alone, then what the run recovered from
+           CASE WHEN r.recovered AND NOT m.shape AND count(*) OVER (PARTITION BY r.trace_id, r.rule_id) >= 2
+                THEN 2  -- an error that kept coming back
+                WHEN r.recovered THEN 5
                 WHEN m.shape THEN 3
                 WHEN coalesce(s.handled, false) THEN 2
                 WHEN m.generic AND coalesce(s.status, 'ok') = 'ok' THEN 4
                 WHEN m.generic THEN 1
+                WHEN coalesce(s.status, 'ok') = 'ok' THEN 3  -- evidence on a span that did not fail (a limit message)
                 ELSE 0 END AS tier,
            (SELECT min(x.reason) FROM silences x
              WHERE x.rule_id = r.rule_id AND (x.trace_id IS NULL OR x.trace_id = r.trace_id)) AS silence_reason

@@ -106,6 +106,8 @@ CLIENT_RETRIES_EXHAUSTED = (
     "Max retries exceeded|RetryError|RetryException|retries exhausted|after [0-9]+ (retries|attempts)|retry limit"
     "|gave up after|exceeded maximum retries|max_retries"
 )
+# Prompts frameworks send for a last answer once an agent ran out of steps (smolagents).
+LIMIT_IN_INPUT = "got stuck and failed to do so"
 LIMIT_IN_OUTPUT = (
     "stopped due to (iteration|max)|iteration limit|recursion limit|max(imum)? (turns|iterations)"
     "|need more steps to process|reached max(imum)? steps"
@@ -158,7 +160,8 @@ SPAN_FACT_COLUMNS = {
     "unrecovered_error": "this span failed and no later run of the step succeeded",
     "propagated": "this error only passes on a child's error (the finding belongs to the child)",
     "client_retries_exhausted": "the error text says a client gave up retrying (Max retries exceeded, RetryError)",
-    "limit_in_output": "an ok span whose output reports an iteration or recursion limit",
+    "limit_in_output": "an ok span whose output reports a step or iteration limit (or a model call prompted for a "
+                       "last answer after one)",
     "input_key": "hash of the input (null when empty)",
     "same_input_runs": "runs of this step in the trace with identical input",
     "prior_ok_same_input": "earlier successful runs of this step with identical input",
@@ -234,13 +237,18 @@ WITH RECURSIVE tree AS (
                AS error_message,
            s.inband, s.attempt, s.model, s.provider,
            s.input_tokens, s.output_tokens, s.cost_usd, s.eval_passed,
-           s.status = 'ok' AND s.kind <> 'tool'
-               AND (s.output ILIKE '%limit%' OR s.output ILIKE '%steps%' OR s.output ILIKE '%max%')
-               AND coalesce({regex_match("left(s.output, 2000)", LIMIT_IN_OUTPUT)}, false) AS limit_in_output,
+           s.status = 'ok' AND s.kind <> 'tool' AND (
+               ((s.output ILIKE '%limit%' OR s.output ILIKE '%steps%' OR s.output ILIKE '%max%')
+                AND coalesce({regex_match("left(s.output, 2000)", LIMIT_IN_OUTPUT)}, false))
+               -- or the framework's own prompt for an answer after the agent ran out of steps
+               OR (s.kind = 'llm' AND s.input ILIKE '%stuck%'
+                   AND coalesce({regex_match("s.input", LIMIT_IN_INPUT)}, false))) AS limit_in_output,
            coalesce(p.name, '') AS parent_name, p.span_id IS NOT NULL AS has_parent,
            -- a failed attempt inside a model call that succeeded (a client's retry or fallback)
            s.kind = 'llm' AND p.kind = 'llm' AND p.status = 'ok' AS recovered_by_parent,
-           hash(s.name, coalesce(s.agent, ''), coalesce(p.name, '')) AS step_key,
+           -- numbered iterations (Step 1, Step 2) are one step: numbers do not make a new step
+           hash(regexp_replace(s.name, '[0-9]+', '#', 'g'), coalesce(s.agent, ''),
+                regexp_replace(coalesce(p.name, ''), '[0-9]+', '#', 'g')) AS step_key,
            CASE WHEN s.input IS NOT NULL AND s.input <> '' THEN hash(s.input) END AS input_key,
            CASE WHEN s.kind = 'llm' AND s.output IS NOT NULL AND s.output <> '' THEN hash(s.output) END AS output_key,
            -- a failed tool's own output is what the model reads back

@@ -183,11 +183,11 @@ class RO05(Rule):
     shape = True
     sql = """
 WITH seq AS (  -- agent runs in start order: peers handing over, or delegations (nested or not)
-    SELECT trace_id, span_id, agent, start_time,
-           lag(agent) OVER (PARTITION BY trace_id ORDER BY start_time, span_id) AS prev_agent
+    SELECT trace_id, span_id, agent, start_time, end_time,
+           lag(agent) OVER (PARTITION BY trace_id ORDER BY start_time, end_time DESC, span_id) AS prev_agent
     FROM span_facts WHERE agent_run
 ), changes AS (
-    SELECT *, row_number() OVER (PARTITION BY trace_id ORDER BY start_time, span_id) AS pos
+    SELECT *, row_number() OVER (PARTITION BY trace_id ORDER BY start_time, end_time DESC, span_id) AS pos
     FROM seq WHERE prev_agent IS NULL OR agent <> prev_agent
 ), marked AS (
     SELECT *, lag(agent, 2) OVER (PARTITION BY trace_id ORDER BY pos) AS agent2
