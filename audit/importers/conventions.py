@@ -29,3 +29,15 @@ INBAND_ERROR_PATTERNS: tuple[str, ...] = (
 )
 # Exception class names in the text are matched case-sensitively ("ValueError: ...").
 INBAND_EXCEPTION_RX = r"(^|[^A-Za-z])[A-Z][A-Za-z]*(Error|Exception)(:|\()"
+
+# Feedback a framework sends the model about its previous reply (a retry prompt): the error
+# of that reply, reported only in the next model call's input. Each pattern matches one
+# feedback message and what it says.
+FEEDBACK_PATTERNS: tuple[str, ...] = (
+    r"Unknown tool name: '[^']*'[^\"]{0,120}",  # PydanticAI: a tool that does not exist
+    r"Check [A-Za-z0-9_]+ failed with error: [^\"]{0,200}",  # smolagents final_answer_checks
+    r"<pyai:validation_errors>[^\"]{0,40}\\?\"?[^\"]{0,200}",  # PydanticAI output validation retry
+    r"Validation feedback:[^\"]{0,200}",  # PydanticAI (older)
+)
+# Cheap words that every feedback pattern contains, to skip model inputs without any.
+FEEDBACK_HINTS = ("Unknown tool name", "failed with error", "validation_errors", "Validation feedback")
