@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import duckdb
 
-from audit.importers.conventions import INBAND_ERROR_PATTERNS, INBAND_EXCEPTION_RX
+from audit.importers.conventions import (
+    FEEDBACK_HINTS,
+    FEEDBACK_PATTERNS,
+    INBAND_ERROR_PATTERNS,
+    INBAND_EXCEPTION_RX,
+)
 
 # (family, case-insensitive regex over "error_type: error_message"), first match wins.
 ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
@@ -67,7 +72,8 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
         "|args_schema|unexpected keyword argument|missing [0-9]+ required (positional|keyword)"
         "|takes [0-9]+ positional|parse tool call arguments|invalid_function_arguments|InvalidToolCall"
         "|invalid_tool_call|bad (tool )?arguments|tool input|arguments? (is|are) (not valid|invalid)"
-        "|function[.]arguments|Invalid params|-32602|JSON input for tool",
+        "|function[.]arguments|Invalid params|-32602|JSON input for tool|Action Input is not a valid"
+        "|AgentToolCallError|Argument [A-Za-z_0-9]+ (is required|has type)|Invalid call to tool",
     ),
     (
         # syntax errors of the output itself win over the "validation error" wrapper around them
@@ -194,6 +200,8 @@ def build_facts(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(TRACE_FACTS_SQL)
 
 
+FEEDBACK_RX = "|".join(f"(?:{p})" for p in FEEDBACK_PATTERNS).replace("'", "''")
+FEEDBACK_HINT = " OR ".join(f"s.input LIKE '%{h.replace(chr(39), chr(39) * 2)}%'" for h in FEEDBACK_HINTS)
 OWN_AGENT = "coalesce(s.agent, CASE WHEN s.kind = 'agent' THEN s.name END)"
 MAX_DEPTH = 256
 
@@ -217,12 +225,32 @@ WITH RECURSIVE tree AS (
     SELECT s.trace_id, s.span_id, coalesce({OWN_AGENT}, t.agent), t.agent, t.depth + 1
     FROM spans s JOIN tree t ON s.trace_id = t.trace_id AND s.parent_span_id = t.span_id
     WHERE t.depth < {MAX_DEPTH}
+), feedback AS (
+    -- A framework's retry prompt in a model call's input (see conventions.FEEDBACK_PATTERNS):
+    -- the agent's previous model call made that error. Counted per call, so feedback that
+    -- stays in the history is not counted again.
+    SELECT trace_id, span_id, start_time, n_feedback, last_feedback,
+           lag(span_id) OVER (w) AS previous_call, coalesce(lag(n_feedback) OVER (w), 0) AS previous_feedback
+    FROM (SELECT s.trace_id, s.span_id, s.start_time, coalesce(t.agent, '') AS agent,
+                 len(regexp_extract_all(s.input, '{FEEDBACK_RX}')) AS n_feedback,
+                 list_extract(regexp_extract_all(s.input, '{FEEDBACK_RX}'), -1) AS last_feedback
+          FROM spans s LEFT JOIN tree t ON t.trace_id = s.trace_id AND t.span_id = s.span_id
+          WHERE s.kind = 'llm' AND ({FEEDBACK_HINT}))
+    WINDOW w AS (PARTITION BY trace_id, agent ORDER BY start_time, span_id)
+), fed_back AS (
+    SELECT trace_id, coalesce(previous_call, span_id) AS span_id, arg_max(last_feedback, start_time) AS feedback
+    FROM feedback WHERE n_feedback > previous_feedback
+    GROUP BY 1, 2
 ), src AS (
-    -- An error reported as content (in-band): the span said ok, its output is an error the
-    -- framework hands back to the model. It counts as an error of that span.
+    -- An error reported as content (in-band): the span said ok, but its output is an error
+    -- the framework hands back to the model, or the next model call was told its reply failed.
+    -- It counts as an error of that span.
     SELECT s.* REPLACE (coalesce(t.agent, {OWN_AGENT}) AS agent),
-           t.parent_agent, s.status = 'ok' AND {inband_condition("s")} AS inband
-    FROM spans s LEFT JOIN tree t ON t.trace_id = s.trace_id AND t.span_id = s.span_id
+           t.parent_agent, fb.feedback,
+           s.status = 'ok' AND ({inband_condition("s")} OR fb.span_id IS NOT NULL) AS inband
+    FROM spans s
+    LEFT JOIN tree t ON t.trace_id = s.trace_id AND t.span_id = s.span_id
+    LEFT JOIN fed_back fb ON fb.trace_id = s.trace_id AND fb.span_id = s.span_id
 ), base AS (
     -- narrow on purpose: wide text (input, output, metadata) stays in `spans`, so the window
     -- sorts below move keys, not payloads; rules join `spans` for text they quote
@@ -231,10 +259,10 @@ WITH RECURSIVE tree AS (
            s.agent IS NOT NULL AND s.agent IS DISTINCT FROM s.parent_agent AS agent_run,
            coalesce(s.parent_agent, '') AS owner_agent,
            s.duration_ms, CASE WHEN s.inband THEN 'error' ELSE s.status END AS status,
-           CASE WHEN s.inband THEN coalesce(s.error_type, {inband_type("s.output")}) ELSE s.error_type END
-               AS error_type,
-           CASE WHEN s.inband THEN coalesce(s.error_message, left(s.output, 2000)) ELSE s.error_message END
-               AS error_message,
+           CASE WHEN s.inband THEN coalesce(s.error_type, {inband_type("coalesce(s.feedback, s.output)")})
+                ELSE s.error_type END AS error_type,
+           CASE WHEN s.inband THEN coalesce(s.error_message, s.feedback, left(s.output, 2000))
+                ELSE s.error_message END AS error_message,
            s.inband, s.attempt, s.model, s.provider,
            s.input_tokens, s.output_tokens, s.cost_usd, s.eval_passed,
            s.status = 'ok' AND s.kind <> 'tool' AND (
@@ -254,8 +282,9 @@ WITH RECURSIVE tree AS (
            -- a failed tool's own output is what the model reads back
            CASE WHEN s.status = 'error' AND s.kind = 'tool' THEN {probe("s.output")} END AS output_probe,
            CASE WHEN s.status = 'error' OR s.inband
-                THEN coalesce(s.error_type, CASE WHEN s.inband THEN {inband_type("s.output")} END, '') || ': '
-                     || coalesce(s.error_message, CASE WHEN s.inband THEN left(s.output, 2000) END, '') END
+                THEN coalesce(s.error_type, CASE WHEN s.inband THEN {inband_type("coalesce(s.feedback, s.output)")} END,
+                              '') || ': '
+                     || coalesce(s.error_message, s.feedback, CASE WHEN s.inband THEN left(s.output, 2000) END, '') END
                AS error_text
     FROM src s
     LEFT JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id

@@ -38,6 +38,10 @@ FEEDBACK_PATTERNS: tuple[str, ...] = (
     r"Check [A-Za-z0-9_]+ failed with error: [^\"]{0,200}",  # smolagents final_answer_checks
     r"<pyai:validation_errors>[^\"]{0,40}\\?\"?[^\"]{0,200}",  # PydanticAI output validation retry
     r"Validation feedback:[^\"]{0,200}",  # PydanticAI (older)
+    r"Action '[^']*' don't exist[^\"]{0,120}",  # CrewAI ReAct: a tool that does not exist
+    r"the Action Input is not a valid key, value dictionary",  # CrewAI ReAct: bad tool arguments
+    r"\"content\": ?\"Tool not found\"",  # CrewAI native calls: the result for an unknown tool
 )
 # Cheap words that every feedback pattern contains, to skip model inputs without any.
-FEEDBACK_HINTS = ("Unknown tool name", "failed with error", "validation_errors", "Validation feedback")
+FEEDBACK_HINTS = ("Unknown tool name", "failed with error", "validation_errors", "Validation feedback",
+                  "don't exist", "not a valid key", "Tool not found")
