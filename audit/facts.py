@@ -11,6 +11,7 @@ from __future__ import annotations
 import duckdb
 
 from audit.importers.conventions import (
+    DELEGATE_ARGUMENTS,
     FEEDBACK_HINTS,
     FEEDBACK_PATTERNS,
     INBAND_ERROR_PATTERNS,
@@ -201,8 +202,12 @@ def build_facts(con: duckdb.DuckDBPyConnection) -> None:
 
 
 FEEDBACK_RX = "|".join(f"(?:{p})" for p in FEEDBACK_PATTERNS).replace("'", "''")
-FEEDBACK_HINT = " OR ".join(f"s.input LIKE '%{h.replace(chr(39), chr(39) * 2)}%'" for h in FEEDBACK_HINTS)
-OWN_AGENT = "coalesce(s.agent, CASE WHEN s.kind = 'agent' THEN s.name END)"
+FEEDBACK_HINT = "(" + " OR ".join(f"s.input LIKE '%{h.replace(chr(39), chr(39) * 2)}%'" for h in FEEDBACK_HINTS) + ")"
+# A span's own agent: its agent attribute, an agent span's name, or the agent a delegation
+# tool hands the work to (the argument naming it, see conventions.DELEGATE_ARGUMENTS).
+OWN_AGENT = ("coalesce(s.agent, CASE WHEN s.kind = 'agent' THEN s.name END, CASE WHEN s.kind = 'tool' "
+             "AND s.input LIKE '{%' THEN coalesce(" + ", ".join(
+                 f"json_extract_string(TRY_CAST(s.input AS JSON), '$.{k}')" for k in DELEGATE_ARGUMENTS) + ") END)")
 MAX_DEPTH = 256
 
 # A step is its name, agent and parent step: frameworks name every model call after its
@@ -232,10 +237,12 @@ WITH RECURSIVE tree AS (
     SELECT trace_id, span_id, start_time, n_feedback, last_feedback,
            lag(span_id) OVER (w) AS previous_call, coalesce(lag(n_feedback) OVER (w), 0) AS previous_feedback
     FROM (SELECT s.trace_id, s.span_id, s.start_time, coalesce(t.agent, '') AS agent,
-                 len(regexp_extract_all(s.input, '{FEEDBACK_RX}')) AS n_feedback,
-                 list_extract(regexp_extract_all(s.input, '{FEEDBACK_RX}'), -1) AS last_feedback
+                 CASE WHEN {FEEDBACK_HINT} THEN len(regexp_extract_all(s.input, '{FEEDBACK_RX}')) ELSE 0 END
+                     AS n_feedback,
+                 CASE WHEN {FEEDBACK_HINT} THEN list_extract(regexp_extract_all(s.input, '{FEEDBACK_RX}'), -1) END
+                     AS last_feedback
           FROM spans s LEFT JOIN tree t ON t.trace_id = s.trace_id AND t.span_id = s.span_id
-          WHERE s.kind = 'llm' AND ({FEEDBACK_HINT}))
+          WHERE s.kind = 'llm')
     WINDOW w AS (PARTITION BY trace_id, agent ORDER BY start_time, span_id)
 ), fed_back AS (
     SELECT trace_id, coalesce(previous_call, span_id) AS span_id, arg_max(last_feedback, start_time) AS feedback

@@ -7,6 +7,9 @@ from __future__ import annotations
 # OTLP attribute keys naming the agent that owns a span, first present wins: OTel GenAI,
 # OpenInference, and graph frameworks' node ids.
 AGENT_ATTRIBUTES = ("gen_ai.agent.name", "agent.name", "graph.node.id")
+# Arguments of a delegation tool that name the agent the work goes to (CrewAI's "Delegate work
+# to coworker", supervisors' assign tools).
+DELEGATE_ARGUMENTS = ("coworker", "agent_name", "assignee")
 # The tool a tool span ran (frameworks often name the span after a wrapper class: SimpleTool).
 TOOL_NAME_ATTRIBUTES = ("gen_ai.tool.name", "tool.name")
 # What a span received and produced: OpenInference values, GenAI tool calls and messages.
@@ -34,11 +37,11 @@ INBAND_EXCEPTION_RX = r"(^|[^A-Za-z])[A-Z][A-Za-z]*(Error|Exception)(:|\()"
 # of that reply, reported only in the next model call's input. Each pattern matches one
 # feedback message and what it says.
 FEEDBACK_PATTERNS: tuple[str, ...] = (
-    r"Unknown tool name: '[^']*'[^\"]{0,120}",  # PydanticAI: a tool that does not exist
-    r"Check [A-Za-z0-9_]+ failed with error: [^\"]{0,200}",  # smolagents final_answer_checks
-    r"<pyai:validation_errors>[^\"]{0,40}\\?\"?[^\"]{0,200}",  # PydanticAI output validation retry
-    r"Validation feedback:[^\"]{0,200}",  # PydanticAI (older)
-    r"Action '[^']*' don't exist[^\"]{0,120}",  # CrewAI ReAct: a tool that does not exist
+    r"Unknown tool name: '[^']*'(?:[^\"\\]|\\.){0,120}",  # PydanticAI: a tool that does not exist
+    r"Check [A-Za-z0-9_]+ failed with error: (?:[^\"\\]|\\.){0,200}",  # smolagents final_answer_checks
+    r"<pyai:validation_errors>(?:[^\"\\]|\\.){0,300}",  # PydanticAI output validation retry
+    r"Validation feedback:(?:[^\"\\]|\\.){0,200}",  # PydanticAI (older)
+    r"Action '[^']*' don't exist(?:[^\"\\]|\\.){0,120}",  # CrewAI ReAct: a tool that does not exist
     r"the Action Input is not a valid key, value dictionary",  # CrewAI ReAct: bad tool arguments
     r"\"content\": ?\"Tool not found\"",  # CrewAI native calls: the result for an unknown tool
 )
