@@ -11,6 +11,7 @@ from __future__ import annotations
 import duckdb
 
 from audit.importers.conventions import (
+    ACKNOWLEDGEMENT_RX,
     DELEGATE_ARGUMENTS,
     FEEDBACK_HINTS,
     FEEDBACK_PATTERNS,
@@ -189,6 +190,8 @@ TRACE_FACT_COLUMNS = {
     "n_swallowed": "errors below the root never recovered and never read by a later model call",
     "root_missing": "the export lost the run's root: the earliest top span names a parent that is not there",
     "n_limit_messages": "ok spans whose output says the run hit its step or iteration limit",
+    "n_ignored": "tool errors the agent read and never fixed, whose next reply admits no problem",
+    "ignored_span_id": "the first such error", "ignored_reply": "the reply that acted as if it had worked",
     "loud": "the run reported its failure: root error, an unrecovered error ended it, or a limit message",
     "failed": "loud; else the evaluator's verdict where given; else a swallowed error below the root",
     "silent": "failed, and the run did not report it (not loud)", "started_at": "first start", "ended_at": "last end",
@@ -198,7 +201,7 @@ TRACE_FACT_COLUMNS = {
 def build_facts(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)create ``span_facts`` and ``trace_facts`` from ``spans`` and ``evals``."""
     con.execute(SPAN_FACTS_SQL)
-    con.execute(TRACE_FACTS_SQL)
+    con.execute(TRACE_FACTS_SQL.replace("ACKNOWLEDGEMENT", ACKNOWLEDGEMENT_RX.replace("'", "''")))
 
 
 FEEDBACK_RX = "|".join(f"(?:{p})" for p in FEEDBACK_PATTERNS).replace("'", "''")
@@ -391,6 +394,27 @@ WITH verdicts AS (  -- a verdict names its trace, or a span (run, observation) i
         count(CASE WHEN unrecovered_error AND NOT handled AND NOT is_root THEN 1 END) AS n_swallowed,
         count(CASE WHEN limit_in_output THEN 1 END) AS n_limit_messages
     FROM span_facts GROUP BY trace_id
+), candidates AS (
+    -- a tool error the agent read, that no later call fixed, after which the agent did no
+    -- other successful tool work: its next reply is what it made of the error
+    SELECT e.trace_id, e.span_id, e.end_time FROM span_facts e
+    WHERE e.kind = 'tool' AND e.status = 'error' AND e.handled AND e.unrecovered_error
+      AND NOT EXISTS (SELECT 1 FROM span_facts o WHERE o.trace_id = e.trace_id AND o.kind = 'tool'
+                      AND o.status = 'ok' AND o.start_time >= e.end_time)
+), replies AS (
+    SELECT c.trace_id, c.span_id, arg_min(s.output, s.start_time) AS reply
+    FROM candidates c
+    JOIN spans s ON s.trace_id = c.trace_id AND s.kind = 'llm' AND s.start_time >= c.end_time
+                 AND s.output IS NOT NULL AND s.output <> ''
+    GROUP BY c.trace_id, c.span_id
+), ignored AS (
+    -- ... and that reply never admits a problem: the agent answered as if the call had
+    -- worked (see conventions.ACKNOWLEDGEMENT_RX)
+    SELECT trace_id, count(*) AS n_ignored, arg_min(span_id, span_id) AS ignored_span_id,
+           arg_min(left(reply, 200), span_id) AS ignored_reply
+    FROM replies
+    WHERE NOT regexp_matches(reply, '(?i)(ACKNOWLEDGEMENT)')
+    GROUP BY trace_id
 ), roots AS (
     SELECT t.*, r.span_id AS root_span_id, r.name AS root_name, r.status AS root_status,
            r.parent_span_id IS NOT NULL AS root_missing, r.eval_passed AS root_eval, r.duration_ms AS root_duration_ms
@@ -413,9 +437,11 @@ FROM (
         -- limit); otherwise an evaluator's verdict, where given, decides over what the spans
         -- suggest (a swallowed error)
         t.root_status = 'error' OR l.trace_id IS NOT NULL OR t.n_limit_messages > 0
-            OR coalesce(NOT coalesce(v.eval_passed, t.root_eval), t.n_swallowed > 0) AS failed
+            OR coalesce(NOT coalesce(v.eval_passed, t.root_eval), t.n_swallowed > 0 OR coalesce(i.n_ignored, 0) > 0) AS failed,
+        coalesce(i.n_ignored, 0) AS n_ignored, i.ignored_span_id, i.ignored_reply
     FROM roots t
     LEFT JOIN verdicts v ON v.trace_id = t.trace_id
     LEFT JOIN loud l ON l.trace_id = t.trace_id
+    LEFT JOIN ignored i ON i.trace_id = t.trace_id
 )
 """

@@ -14,7 +14,7 @@ DELEGATE_ARGUMENTS = ("coworker", "agent_name", "assignee")
 TOOL_NAME_ATTRIBUTES = ("gen_ai.tool.name", "tool.name")
 # What a span received and produced: OpenInference values, GenAI tool calls and messages.
 INPUT_ATTRIBUTES = ("input.value", "gen_ai.tool.call.arguments", "gen_ai.input.messages", "gen_ai.prompt")
-OUTPUT_ATTRIBUTES = ("output.value", "gen_ai.tool.call.result", "gen_ai.output.messages", "gen_ai.completion")
+OUTPUT_ATTRIBUTES = ("llm.output_messages.0.message.content", "output.value", "gen_ai.tool.call.result", "gen_ai.output.messages", "gen_ai.completion")
 # The attempt number of a retried call: 1-based, and 0-based counters of re-sends.
 ATTEMPT_ATTRIBUTES = ("retry.attempt", "gen_ai.request.attempt", "attempt")
 ZERO_BASED_ATTEMPT_ATTRIBUTES = ("http.request.resend_count", "pydantic_ai.model_request.attempt")
@@ -48,3 +48,13 @@ FEEDBACK_PATTERNS: tuple[str, ...] = (
 # Cheap words that every feedback pattern contains, to skip model inputs without any.
 FEEDBACK_HINTS = ("Unknown tool name", "failed with error", "validation_errors", "Validation feedback",
                   "don't exist", "not a valid key", "Tool not found")
+
+# Words an answer uses when it admits that something did not work. An agent that read a
+# tool's error and then answers without any of them acted as if the call had worked.
+ACKNOWLEDGEMENT_RX = (
+    r"sorry|unfortunately|apolog|unable|could ?n[o']?t|can ?n[o']?t|cannot|not able|fail|error|issue|problem"
+    r"|went wrong|not (been |yet )?(processed|created|completed|found|available|possible|issued|confirmed)"
+    r"|unavailable|no longer|declin|refus|denied|not eligible|ineligible|escalat|try again|retry|instead"
+    r"|however|human|specialist|support team|manually|look into|check (on|with)|which (one|order|number)"
+    r"|could you|can you|please (confirm|provide|check|send)"
+)

@@ -172,4 +172,33 @@ FROM origin WHERE k = 1 AND error_family = 'other'
 """
 
 
-RULES = [RC01, RC02, RC03, RC04, RC05, RC06]
+class RC07(Rule):
+    """The agent read a tool's error, then answered as if the call had worked.
+
+    Why: the framework handed the error back to the model, but no later call fixed it and
+    the model's next reply admits no problem ("Your refund has been processed"): a confident
+    wrong answer that every span reports as ok. Runs with an evaluator verdict are judged by
+    the verdict instead.
+    Remedy: make tools fail loudly for actions that must not be faked (raise, or return a
+    structured error the agent must relay), instruct the agent to report failed actions,
+    and evaluate answers against the actions that actually succeeded.
+    Fails: issue_refund returns "Error: payment gateway timeout", then the reply says the
+    refund was processed.
+    Passes: the same error, then a reply that says the refund could not be made.
+    """
+
+    name = "recovery.error_ignored"
+    layer = "recovery"
+    mode = "silent_failure"
+    severity = "high"
+    precedence = 1  # what the agent did with the error is the failure
+    sql = """
+SELECT t.trace_id, t.ignored_span_id AS span_id, FALSE AS recovered,
+       'the agent read the error of span ' || t.ignored_span_id || ' and replied as if it had worked: '
+       || t.ignored_reply AS evidence
+FROM trace_facts t
+WHERE t.ignored_span_id IS NOT NULL AND t.failed AND t.eval_passed IS NULL
+"""
+
+
+RULES = [RC01, RC02, RC03, RC04, RC05, RC06, RC07]
