@@ -36,7 +36,7 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
         "|no such (tool|function|agent|node)|(tool|function|agent|node|handoff)( named)? ?[^ ]{0,60} (was )?not found"
         "|ToolNotFound|unrecognized (tool|function)|invalid tool name|not a registered tool|no tool named"
         "|tool_not_found|unknown_tool|unsupported tool|(action|tool)[^.]{0,60}(don't|does not|doesn't) exist"
-        "|no handoff|Method not found|-32601",
+        "|no handoff|Method not found|-32601|is not among the (explicitly )?allowed tools",
     ),
     (
         "context_overflow",
@@ -106,7 +106,7 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
         "|missing (required )?(template )?variable|checkpointer requires|thread_id"
         "|tool_use ids were found without|must be followed by tool messages"
         # a KeyError's message is the bare quoted key: "'customer_tier'", "Error running tool x: 'outline'"
-        "|(^|: |\"|[(])'[A-Za-z_][A-Za-z0-9_]*'([\"})]|$)",
+        "|(^|: |\"|[(])'[A-Za-z_][A-Za-z0-9_]*'([\"})]|$|[[:space:]])",
     ),
 )
 TRANSIENT = ("rate_limit", "timeout", "server_error", "connection")
