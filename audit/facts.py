@@ -283,10 +283,10 @@ WITH RECURSIVE tree AS (
                    AND coalesce({regex_match("s.input", LIMIT_IN_INPUT)}, false))) AS limit_in_output,
            coalesce(p.name, '') AS parent_name, p.span_id IS NOT NULL AS has_parent,
            -- a failed attempt inside a model call that succeeded (a client's retry or fallback)
-           s.kind = 'llm' AND p.kind = 'llm' AND p.status = 'ok' AS recovered_by_parent,
-           -- numbered iterations (Step 1, Step 2) are one step: numbers do not make a new step
-           hash(regexp_replace(s.name, '[0-9]+', '#', 'g'), coalesce(s.agent, ''),
-                regexp_replace(coalesce(p.name, ''), '[0-9]+', '#', 'g')) AS step_key,
+           p.kind = 'llm' AND p.status = 'ok' AS recovered_by_parent,
+           -- numbered iterations of an agent loop ("Step 1", "Step 2") are one step
+           hash(regexp_replace(s.name, ' [0-9]+$', ' #'), coalesce(s.agent, ''),
+                regexp_replace(coalesce(p.name, ''), ' [0-9]+$', ' #')) AS step_key,
            CASE WHEN s.input IS NOT NULL AND s.input <> '' THEN hash(s.input) END AS input_key,
            CASE WHEN s.kind = 'llm' AND s.output IS NOT NULL AND s.output <> '' THEN hash(s.output) END AS output_key,
            -- a failed tool's own output is what the model reads back

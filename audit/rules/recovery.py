@@ -27,7 +27,7 @@ class RC01(Rule):
 SELECT trace_id, span_id, FALSE AS recovered,
        'gave up after ' || CAST(run_index AS VARCHAR) || ' attempt(s); ' || {ERROR_EVIDENCE} AS evidence
 FROM span_facts
-WHERE status = 'error' AND NOT propagated AND later_runs = 0
+WHERE status = 'error' AND NOT propagated AND later_runs = 0 AND unrecovered_error
   AND ((is_retry AND run_index >= 2) OR client_retries_exhausted)
 """
 
@@ -51,7 +51,7 @@ class RC02(Rule):
 SELECT trace_id, span_id, FALSE AS recovered,
        'transient ' || error_family || ' error with no retry; ' || {ERROR_EVIDENCE} AS evidence
 FROM span_facts
-WHERE status = 'error' AND transient_error AND NOT propagated AND later_runs = 0
+WHERE status = 'error' AND transient_error AND NOT propagated AND later_runs = 0 AND unrecovered_error
   AND NOT is_retry AND NOT client_retries_exhausted
 """
 

@@ -100,9 +100,9 @@ os.environ["OTEL_TRACES_EXPORTER"] = "none"
 os.environ["OTEL_METRICS_EXPORTER"] = "none"
 os.environ["OTEL_LOGS_EXPORTER"] = "none"
 
-import httpx2  # noqa: E402
-import openai  # noqa: E402
-from agents import (  # noqa: E402
+import httpx2
+import openai
+from agents import (
     Agent,
     GuardrailFunctionOutput,
     ModelRetrySettings,
@@ -117,11 +117,11 @@ from agents import (  # noqa: E402
     set_tracing_export_api_key,
     trace,
 )
-from openinference.instrumentation.openai_agents import OpenAIAgentsInstrumentor  # noqa: E402
-from pydantic import BaseModel  # noqa: E402
+from openinference.instrumentation.openai_agents import OpenAIAgentsInstrumentor
+from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from corpus_kit import Corpus  # noqa: E402
+from corpus_kit import Corpus
 
 FRAMEWORK = "openai_agents"
 MODEL_NAME = "gpt-4.1-mini"

@@ -67,24 +67,25 @@ os.environ["OTEL_LOGS_EXPORTER"] = "none"
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402  (the apps' own backends use httpx)
-import httpx2  # noqa: E402  (openai's transport)
-from openai import AsyncOpenAI  # noqa: E402
-from pydantic import BaseModel, Field  # noqa: E402
-from pydantic_ai import Agent, ModelRetry, RetryModelRequest, RunContext  # noqa: E402
-from pydantic_ai.capabilities import AbstractCapability, ModelFallback  # noqa: E402
-from pydantic_ai.exceptions import ModelAPIError, ModelHTTPError  # noqa: E402
-from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart  # noqa: E402
-from pydantic_ai.models.function import AgentInfo, FunctionModel  # noqa: E402
-from pydantic_ai.models.instrumented import InstrumentationSettings  # noqa: E402
-from pydantic_ai.models.openai import OpenAIChatModel  # noqa: E402
-from pydantic_ai.output import NativeOutput, PromptedOutput, ToolOutput  # noqa: E402
-from pydantic_ai.providers.openai import OpenAIProvider  # noqa: E402
-from pydantic_ai.retries import AsyncHTTPX2TenacityTransport, RetryConfig  # noqa: E402
-from pydantic_ai.usage import UsageLimits  # noqa: E402
-from tenacity import retry_if_exception_type, stop_after_attempt, wait_fixed  # noqa: E402
+import contextlib
 
-from corpus_kit import Corpus  # noqa: E402
+import httpx
+import httpx2
+from corpus_kit import Corpus
+from openai import AsyncOpenAI
+from pydantic import BaseModel, Field
+from pydantic_ai import Agent, ModelRetry, RetryModelRequest, RunContext
+from pydantic_ai.capabilities import AbstractCapability, ModelFallback
+from pydantic_ai.exceptions import ModelAPIError, ModelHTTPError
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.models.instrumented import InstrumentationSettings
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.output import NativeOutput, PromptedOutput, ToolOutput
+from pydantic_ai.providers.openai import OpenAIProvider
+from pydantic_ai.retries import AsyncHTTPX2TenacityTransport, RetryConfig
+from pydantic_ai.usage import UsageLimits
+from tenacity import retry_if_exception_type, stop_after_attempt, wait_fixed
 
 warnings.filterwarnings("ignore")
 FRAMEWORK = "pydantic_ai"
@@ -979,10 +980,8 @@ def silent_confirmation_email_lost() -> None:
     @agent.tool
     async def send_confirmation(ctx: RunContext[Any], order_id: str, note: str) -> str:
         """Email the customer a confirmation."""
-        try:
+        with contextlib.suppress(ModelAPIError):
             await email.run(f"Write and send a confirmation for {order_id}: {note}", usage=ctx.usage)
-        except ModelAPIError:
-            pass
         return "sent"
 
     agent.run_sync("Refund A-1042 and email me a confirmation.")
