@@ -79,6 +79,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -1348,10 +1349,8 @@ async def _() -> Any:
                                 text("Your order D-4410 was delivered on Tuesday.")])
     d = build_desk(m, strict_errors=True)
     with trace("support desk"):
-        try:
+        with contextlib.suppress(Exception):  # enrichment is best effort
             await Runner.run(d.triage, "Refresh my profile.", context=desk_state(), run_config=DESK_RUN)
-        except Exception:
-            pass  # enrichment is best effort
         d2 = build_desk(m)
         return await Runner.run(d2.billing, "When did D-4410 arrive?", context=desk_state(), run_config=DESK_RUN)
 
