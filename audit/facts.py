@@ -17,6 +17,7 @@ from audit.importers.conventions import (
     FEEDBACK_PATTERNS,
     INBAND_ERROR_PATTERNS,
     INBAND_EXCEPTION_RX,
+    REACT_ACTION_RX,
 )
 
 # (family, case-insensitive regex over "error_type: error_message"), first match wins.
@@ -36,7 +37,8 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
         "|no such (tool|function|agent|node)|(tool|function|agent|node|handoff)( named)? ?[^ ]{0,60} (was )?not found"
         "|ToolNotFound|unrecognized (tool|function)|invalid tool name|not a registered tool|no tool named"
         "|tool_not_found|unknown_tool|unsupported tool|(action|tool)[^.]{0,60}(don't|does not|doesn't) exist"
-        "|no handoff|Method not found|-32601|is not among the (explicitly )?allowed tools",
+        "|no handoff|Method not found|-32601|is not among the (explicitly )?allowed tools"
+        "|coworker mentioned not found|unknown (coworker|team member|assistant)",
     ),
     (
         "context_overflow",
@@ -70,7 +72,7 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
     ),
     (
         "tool_args",
-        "invalid (tool |function )?(call )?arguments|with kwargs|ToolInputValidationError"
+        "invalid (tool |function )?(call )?arguments|with kwargs|ToolInputValidationError|arguments validation failed"
         "|args_schema|unexpected keyword argument|missing [0-9]+ required (positional|keyword)"
         "|takes [0-9]+ positional|parse tool call arguments|invalid_function_arguments|InvalidToolCall"
         "|invalid_tool_call|bad (tool )?arguments|tool input|arguments? (is|are) (not valid|invalid)"
@@ -106,7 +108,7 @@ ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
         "|missing (required )?(template )?variable|checkpointer requires|thread_id"
         "|tool_use ids were found without|must be followed by tool messages"
         # a KeyError's message is the bare quoted key: "'customer_tier'", "Error running tool x: 'outline'"
-        "|(^|: |\"|[(])'[A-Za-z_][A-Za-z0-9_]*'([\"})]|$|[[:space:]])",
+        "|(^|: |\"|[(])'[A-Za-z_][A-Za-z0-9_]*'([\"})]|$|\n)",
     ),
 )
 TRANSIENT = ("rate_limit", "timeout", "server_error", "connection")
@@ -176,6 +178,7 @@ SPAN_FACT_COLUMNS = {
     "inband": "the span said ok but its output is an error reported as content (counted as an error)",
     "output_key": "hash of an llm span's output (null otherwise): the assistant repeating itself",
     "same_output_runs": "runs of this step in the trace with identical output (llm spans)",
+    "inner_retry_window_ms": "a failed attempt inside a model call that succeeded: ms from its end to the call's end",
     "handled": "this error's text reached a later model call in the trace: the agent read it",
     "agent_run": "the span starts an agent's run: its agent differs from its parent's (hand-off, delegation)",
     "owner_agent": "the agent of the parent span: who handed the work to this agent ('' at the top)",
@@ -208,6 +211,8 @@ FEEDBACK_RX = "|".join(f"(?:{p})" for p in FEEDBACK_PATTERNS).replace("'", "''")
 FEEDBACK_HINT = "(" + " OR ".join(f"s.input LIKE '%{h.replace(chr(39), chr(39) * 2)}%'" for h in FEEDBACK_HINTS) + ")"
 # A span's own agent: its agent attribute, an agent span's name, or the agent a delegation
 # tool hands the work to (the argument naming it, see conventions.DELEGATE_ARGUMENTS).
+REACT_BROKEN = (f"coalesce(s.kind = 'llm' AND s.output LIKE '%Action:%' AND s.output NOT LIKE '%Action Input:%' "
+                f"AND regexp_matches(right(s.output, 2000), '{REACT_ACTION_RX}'), false)")
 OWN_AGENT = ("coalesce(s.agent, CASE WHEN s.kind = 'agent' THEN s.name END, CASE WHEN s.kind = 'tool' "
              "AND s.input LIKE '{%' THEN coalesce(" + ", ".join(
                  f"json_extract_string(TRY_CAST(s.input AS JSON), '$.{k}')" for k in DELEGATE_ARGUMENTS) + ") END)")
@@ -257,7 +262,8 @@ WITH RECURSIVE tree AS (
     -- It counts as an error of that span.
     SELECT s.* REPLACE (coalesce(t.agent, {OWN_AGENT}) AS agent),
            t.parent_agent, fb.feedback,
-           s.status = 'ok' AND ({inband_condition("s")} OR fb.span_id IS NOT NULL) AS inband
+           s.status = 'ok' AND ({inband_condition("s")} OR fb.span_id IS NOT NULL OR {REACT_BROKEN}) AS inband,
+           s.status = 'ok' AND {REACT_BROKEN} AS react_broken
     FROM spans s
     LEFT JOIN tree t ON t.trace_id = s.trace_id AND t.span_id = s.span_id
     LEFT JOIN fed_back fb ON fb.trace_id = s.trace_id AND fb.span_id = s.span_id
@@ -271,7 +277,8 @@ WITH RECURSIVE tree AS (
            s.duration_ms, CASE WHEN s.inband THEN 'error' ELSE s.status END AS status,
            CASE WHEN s.inband THEN coalesce(s.error_type, {inband_type("coalesce(s.feedback, s.output)")})
                 ELSE s.error_type END AS error_type,
-           CASE WHEN s.inband THEN coalesce(s.error_message, s.feedback, left(s.output, 2000))
+           CASE WHEN s.react_broken THEN 'malformed ReAct step, an Action with no Action Input: ' || right(s.output, 200)
+                WHEN s.inband THEN coalesce(s.error_message, s.feedback, left(s.output, 2000))
                 ELSE s.error_message END AS error_message,
            s.inband, s.attempt, s.model, s.provider,
            s.input_tokens, s.output_tokens, s.cost_usd, s.eval_passed,
@@ -284,6 +291,9 @@ WITH RECURSIVE tree AS (
            coalesce(p.name, '') AS parent_name, p.span_id IS NOT NULL AS has_parent,
            -- a failed attempt inside a model call that succeeded (a client's retry or fallback)
            p.kind = 'llm' AND p.status = 'ok' AS recovered_by_parent,
+           -- ... and how long that call went on after it: the most a retry could have waited
+           CASE WHEN s.status = 'error' AND p.kind = 'llm' AND p.status = 'ok'
+                THEN date_diff('millisecond', s.end_time, p.end_time) END AS inner_retry_window_ms,
            -- numbered iterations of an agent loop ("Step 1", "Step 2") are one step
            hash(regexp_replace(s.name, ' [0-9]+$', ' #'), coalesce(s.agent, ''),
                 regexp_replace(coalesce(p.name, ''), ' [0-9]+$', ' #')) AS step_key,
@@ -294,7 +304,9 @@ WITH RECURSIVE tree AS (
            CASE WHEN s.status = 'error' OR s.inband
                 THEN coalesce(s.error_type, CASE WHEN s.inband THEN {inband_type("coalesce(s.feedback, s.output)")} END,
                               '') || ': '
-                     || coalesce(s.error_message, s.feedback, CASE WHEN s.inband THEN left(s.output, 2000) END, '') END
+                     || CASE WHEN s.react_broken THEN 'malformed ReAct step, an Action with no Action Input'
+                             ELSE coalesce(s.error_message, s.feedback, CASE WHEN s.inband THEN left(s.output, 2000) END, '')
+                        END END
                AS error_text
     FROM src s
     LEFT JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id

@@ -30,6 +30,9 @@ INBAND_ERROR_PATTERNS: tuple[str, ...] = (
     r"An error occurred while running the tool",  # OpenAI Agents SDK default tool error
     r"is not a valid tool|Unknown tool name|Fix the errors and try again",  # LangGraph, PydanticAI retry prompts
 )
+# A ReAct step (LangChain, CrewAI) that names an Action but gives no Action Input: the
+# framework's parser should have rejected it. Matched on model output.
+REACT_ACTION_RX = r"(^|\n)Action:[^\n]*[[:space:]]*$"
 # Exception class names in the text are matched case-sensitively ("ValueError: ...").
 INBAND_EXCEPTION_RX = r"(^|[^A-Za-z])[A-Z][A-Za-z]*(Error|Exception)(:|\()"
 
@@ -44,10 +47,12 @@ FEEDBACK_PATTERNS: tuple[str, ...] = (
     r"Action '[^']*' don't exist(?:[^\"\\]|\\.){0,120}",  # CrewAI ReAct: a tool that does not exist
     r"the Action Input is not a valid key, value dictionary",  # CrewAI ReAct: bad tool arguments
     r"\"content\": ?\"Tool not found\"",  # CrewAI native calls: the result for an unknown tool
+    # CrewAI ReAct: a tool that raised, as the observation the model gets back
+    r"I encountered an error while trying to use the tool[.] This was the error: (?:[^\"\\]|\\.){0,200}",
 )
 # Cheap words that every feedback pattern contains, to skip model inputs without any.
 FEEDBACK_HINTS = ("Unknown tool name", "failed with error", "validation_errors", "Validation feedback",
-                  "don't exist", "not a valid key", "Tool not found")
+                  "don't exist", "not a valid key", "Tool not found", "I encountered an error")
 
 # Words an answer uses when it admits that something did not work. An agent that read a
 # tool's error and then answers without any of them acted as if the call had worked.

@@ -79,6 +79,13 @@ SELECT trace_id, span_id, status = 'ok' OR later_ok_runs > 0 AS recovered,
 FROM span_facts
 WHERE is_retry AND prev_status = 'error' AND gap_ms < $backoff_min_ms
   AND (prev_error_family IN {TRANSIENT} OR prev_error_family = 'other')
+UNION ALL  -- a client's retry inside one model call: the call succeeded too soon after the failure to have waited
+SELECT trace_id, span_id, TRUE AS recovered,
+       'failed attempt (' || error_family || ': ' || left(error_message, 160) || ') inside a model call that '
+       || 'succeeded ' || CAST(inner_retry_window_ms AS VARCHAR) || ' ms later; back-off threshold '
+       || CAST($backoff_min_ms AS VARCHAR) || ' ms' AS evidence
+FROM span_facts
+WHERE inner_retry_window_ms < $backoff_min_ms AND (transient_error OR error_family = 'other')
 """
 
 
