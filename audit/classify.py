@@ -111,12 +111,14 @@ WITH f AS (
            -- limit messages, then a verdict alone, then what the run recovered from
            CASE WHEN r.recovered AND NOT m.shape AND count(*) OVER (PARTITION BY r.trace_id, r.rule_id) >= 2
                 THEN 2  -- an error that kept coming back
+                WHEN coalesce(s.limit_in_output, false) THEN 2  -- the run hit its step limit here
+                WHEN s.start_time > t.first_limit_at THEN 4  -- what followed the limit is its consequence
                 WHEN r.recovered THEN 5
                 WHEN m.shape THEN 3
                 WHEN coalesce(s.handled, false) THEN 2
                 WHEN m.generic AND coalesce(s.status, 'ok') = 'ok' THEN 4
                 WHEN m.generic THEN 1
-                WHEN coalesce(s.status, 'ok') = 'ok' THEN 3  -- evidence on a span that did not fail (a limit message)
+                WHEN coalesce(s.status, 'ok') = 'ok' THEN 3  -- evidence on a span that did not fail
                 ELSE 0 END AS tier,
            (SELECT min(x.reason) FROM silences x
              WHERE x.rule_id = r.rule_id AND (x.trace_id IS NULL OR x.trace_id = r.trace_id)) AS silence_reason

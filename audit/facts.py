@@ -17,6 +17,8 @@ from audit.importers.conventions import (
     FEEDBACK_PATTERNS,
     INBAND_ERROR_PATTERNS,
     INBAND_EXCEPTION_RX,
+    LIMIT_PROMPT_HINTS,
+    LIMIT_PROMPTS,
     REACT_ACTION_RX,
 )
 
@@ -117,7 +119,7 @@ CLIENT_RETRIES_EXHAUSTED = (
     "|gave up after|exceeded maximum retries|max_retries"
 )
 # Prompts frameworks send for a last answer once an agent ran out of steps (smolagents).
-LIMIT_IN_INPUT = "got stuck and failed to do so"
+LIMIT_IN_INPUT = "|".join(LIMIT_PROMPTS)
 LIMIT_IN_OUTPUT = (
     "stopped due to (iteration|max)|iteration limit|recursion limit|max(imum)? (turns|iterations)"
     "|need more steps to process|reached max(imum)? steps"
@@ -192,6 +194,7 @@ TRACE_FACT_COLUMNS = {
     "n_errors": "error spans", "n_unrecovered_below_root": "errors below the root never recovered",
     "n_swallowed": "errors below the root never recovered and never read by a later model call",
     "root_missing": "the export lost the run's root: the earliest top span names a parent that is not there",
+    "first_limit_at": "when the run first hit its step limit (what follows is its consequence)",
     "n_limit_messages": "ok spans whose output says the run hit its step or iteration limit",
     "n_ignored": "tool errors the agent read and never fixed, whose next reply admits no problem",
     "ignored_span_id": "the first such error", "ignored_reply": "the reply that acted as if it had worked",
@@ -211,6 +214,7 @@ FEEDBACK_RX = "|".join(f"(?:{p})" for p in FEEDBACK_PATTERNS).replace("'", "''")
 FEEDBACK_HINT = "(" + " OR ".join(f"s.input LIKE '%{h.replace(chr(39), chr(39) * 2)}%'" for h in FEEDBACK_HINTS) + ")"
 # A span's own agent: its agent attribute, an agent span's name, or the agent a delegation
 # tool hands the work to (the argument naming it, see conventions.DELEGATE_ARGUMENTS).
+LIMIT_HINT = " OR ".join(f"s.input LIKE '%{h}%'" for h in LIMIT_PROMPT_HINTS)
 REACT_BROKEN = (f"coalesce(s.kind = 'llm' AND s.output LIKE '%Action:%' AND s.output NOT LIKE '%Action Input:%' "
                 f"AND regexp_matches(right(s.output, 2000), '{REACT_ACTION_RX}'), false)")
 OWN_AGENT = ("coalesce(s.agent, CASE WHEN s.kind = 'agent' THEN s.name END, CASE WHEN s.kind = 'tool' "
@@ -286,7 +290,7 @@ WITH RECURSIVE tree AS (
                ((s.output ILIKE '%limit%' OR s.output ILIKE '%steps%' OR s.output ILIKE '%max%')
                 AND coalesce({regex_match("left(s.output, 2000)", LIMIT_IN_OUTPUT)}, false))
                -- or the framework's own prompt for an answer after the agent ran out of steps
-               OR (s.kind = 'llm' AND s.input ILIKE '%stuck%'
+               OR (s.kind = 'llm' AND ({LIMIT_HINT})
                    AND coalesce({regex_match("s.input", LIMIT_IN_INPUT)}, false))) AS limit_in_output,
            coalesce(p.name, '') AS parent_name, p.span_id IS NOT NULL AS has_parent,
            -- a failed attempt inside a model call that succeeded (a client's retry or fallback)
@@ -404,7 +408,8 @@ WITH verdicts AS (  -- a verdict names its trace, or a span (run, observation) i
         count(CASE WHEN status = 'error' THEN 1 END) AS n_errors,
         count(CASE WHEN unrecovered_error AND NOT is_root THEN 1 END) AS n_unrecovered_below_root,
         count(CASE WHEN unrecovered_error AND NOT handled AND NOT is_root THEN 1 END) AS n_swallowed,
-        count(CASE WHEN limit_in_output THEN 1 END) AS n_limit_messages
+        count(CASE WHEN limit_in_output THEN 1 END) AS n_limit_messages,
+        min(CASE WHEN limit_in_output THEN start_time END) AS first_limit_at
     FROM span_facts GROUP BY trace_id
 ), candidates AS (
     -- a tool error the agent read, that no later call fixed, after which the agent did no

@@ -30,6 +30,14 @@ INBAND_ERROR_PATTERNS: tuple[str, ...] = (
     r"An error occurred while running the tool",  # OpenAI Agents SDK default tool error
     r"is not a valid tool|Unknown tool name|Fix the errors and try again",  # LangGraph, PydanticAI retry prompts
 )
+# Prompts a framework sends for a last answer once an agent ran out of steps or repeated
+# itself: the run hit its limit there (a regex each, and a plain word each to find them fast).
+LIMIT_PROMPTS = (
+    "got stuck and failed to do so",  # smolagents after max_steps
+    "you MUST give your absolute best final answer",  # CrewAI after max_iter
+    "I tried reusing the same input, I must stop using this action input",  # CrewAI's repeat guard
+)
+LIMIT_PROMPT_HINTS = ("stuck", "absolute best final answer", "reusing the same input")
 # A ReAct step (LangChain, CrewAI) that names an Action but gives no Action Input: the
 # framework's parser should have rejected it. Matched on model output.
 REACT_ACTION_RX = r"(^|\n)Action:[^\n]*[[:space:]]*$"
