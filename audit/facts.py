@@ -15,6 +15,7 @@ from audit.importers.conventions import (
     DELEGATE_ARGUMENTS,
     FEEDBACK_HINTS,
     FEEDBACK_PATTERNS,
+    HANDOFF_TOOL_RX,
     INBAND_ERROR_PATTERNS,
     INBAND_EXCEPTION_RX,
     LIMIT_PROMPT_HINTS,
@@ -217,7 +218,8 @@ FEEDBACK_HINT = "(" + " OR ".join(f"s.input LIKE '%{h.replace(chr(39), chr(39) *
 LIMIT_HINT = " OR ".join(f"s.input LIKE '%{h}%'" for h in LIMIT_PROMPT_HINTS)
 REACT_BROKEN = (f"coalesce(s.kind = 'llm' AND s.output LIKE '%Action:%' AND s.output NOT LIKE '%Action Input:%' "
                 f"AND regexp_matches(right(s.output, 2000), '{REACT_ACTION_RX}'), false)")
-OWN_AGENT = ("coalesce(s.agent, CASE WHEN s.kind = 'agent' THEN s.name END, CASE WHEN s.kind = 'tool' "
+OWN_AGENT = ("coalesce(s.agent, CASE WHEN s.kind = 'agent' AND NOT regexp_matches(s.name, '" + HANDOFF_TOOL_RX
+             + "') THEN s.name END, CASE WHEN s.kind = 'tool' "
              "AND s.input LIKE '{%' THEN coalesce(" + ", ".join(
                  f"json_extract_string(TRY_CAST(s.input AS JSON), '$.{k}')" for k in DELEGATE_ARGUMENTS) + ") END)")
 MAX_DEPTH = 256

@@ -80,3 +80,9 @@ def read_lines(con: duckdb.DuckDBPyConnection, path: str) -> None:
     )
 
 
+
+
+def subgraph_agent(namespace: str) -> str:
+    """The agent of a span inside a LangGraph subgraph: the outer node of its checkpoint
+    namespace ("billing_agent:<id>|tools:<id>" -> billing_agent); NULL outside subgraphs."""
+    return f"CASE WHEN {namespace} LIKE '%|%' THEN NULLIF(split_part(split_part({namespace}, '|', 1), ':', 1), '') END"

@@ -7,6 +7,13 @@ from __future__ import annotations
 # OTLP attribute keys naming the agent that owns a span, first present wins: OTel GenAI,
 # OpenInference, and graph frameworks' node ids.
 AGENT_ATTRIBUTES = ("gen_ai.agent.name", "agent.name", "graph.node.id")
+# LangGraph names no agent attribute: a multi-agent graph runs each agent as a subgraph node,
+# and its spans carry metadata.langgraph_checkpoint_ns = "<node>:<id>|<inner node>:<id>". The
+# outer node of a span inside a subgraph is its agent (a plain graph's nodes are not agents).
+LANGGRAPH_NAMESPACE_KEY = "langgraph_checkpoint_ns"
+# Tools that hand the work to another agent (LangGraph supervisor and swarm, OpenAI Agents SDK):
+# they run inside the agent that hands over, so their name is not an agent's.
+HANDOFF_TOOL_RX = r"^(transfer|handoff|hand_off)_(back_)?to_"
 # Arguments of a delegation tool that name the agent the work goes to (CrewAI's "Delegate work
 # to coworker", supervisors' assign tools).
 DELEGATE_ARGUMENTS = ("coworker", "agent_name", "assignee")

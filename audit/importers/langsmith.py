@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from audit.importers.common import Columns, type_prefix
+from audit.importers.common import Columns, subgraph_agent, type_prefix
+from audit.importers.conventions import LANGGRAPH_NAMESPACE_KEY
 
 
 def langsmith_sql(c: Columns) -> str:
@@ -22,7 +23,8 @@ def langsmith_sql(c: Columns) -> str:
     return f"""
     SELECT {c.col('trace_id')} AS trace_id, {c.col('id')} AS span_id, {c.col('parent_run_id')} AS parent_span_id,
            {c.col('name')} AS name, CASE WHEN lower({run_type}) = 'parser' THEN 'other' ELSE {run_type} END AS kind,
-           coalesce({c.col('extra.metadata.langgraph_node')}, {c.json('extra', '$.metadata.langgraph_node')}) AS agent,
+           {subgraph_agent(f"coalesce({c.col('extra.metadata.' + LANGGRAPH_NAMESPACE_KEY)}, "
+                           f"{c.json('extra', '$.metadata.' + LANGGRAPH_NAMESPACE_KEY)})")} AS agent,
            {c.col('start_time')} AS start_time, {c.col('end_time')} AS end_time,
            CASE WHEN {error} IS NOT NULL AND lower(coalesce({c.col('status')}, 'error')) <> 'success' THEN 'error'
                 ELSE coalesce({c.col('status')}, 'success') END AS status,

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import duckdb
 
-from audit.importers.common import MIN_JSON_OBJECT, read_lines
+from audit.importers.common import MIN_JSON_OBJECT, read_lines, subgraph_agent
 from audit.importers.conventions import (
     AGENT_ATTRIBUTES,
     ATTEMPT_ATTRIBUTES,
     INPUT_ATTRIBUTES,
+    LANGGRAPH_NAMESPACE_KEY,
     OUTPUT_ATTRIBUTES,
     TOOL_NAME_ATTRIBUTES,
     ZERO_BASED_ATTEMPT_ATTRIBUTES,
@@ -70,7 +71,9 @@ WITH req AS ({{requests}}
         {_attr('openinference.span.kind')} AS oi_kind, {_attr('gen_ai.operation.name')} AS op,
         {_attr('traceloop.span.kind')} AS tl_kind, {_attr('llm.request.type')} AS request_type,
         {_attr(*TOOL_NAME_ATTRIBUTES)} AS tool_name,
-        {_attr(*AGENT_ATTRIBUTES)} AS agent,
+        coalesce({_attr(*AGENT_ATTRIBUTES)},
+                 {subgraph_agent("json_extract_string(TRY_CAST(" + _attr('metadata') + " AS JSON), '$." + LANGGRAPH_NAMESPACE_KEY + "')")})
+            AS agent,
         {_attr('gen_ai.response.model', 'gen_ai.request.model', 'llm.model_name')} AS model,
         {_attr('gen_ai.provider.name', 'gen_ai.system', 'llm.provider')} AS provider,
         {_attr('gen_ai.usage.input_tokens', 'llm.token_count.prompt', 'gen_ai.usage.prompt_tokens',

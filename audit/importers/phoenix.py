@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from audit.importers.common import Columns, exception_message, exception_type, type_prefix
+from audit.importers.common import Columns, exception_message, exception_type, subgraph_agent, type_prefix
+from audit.importers.conventions import LANGGRAPH_NAMESPACE_KEY
 
 
 def phoenix_sql(c: Columns) -> str:
@@ -18,7 +19,9 @@ def phoenix_sql(c: Columns) -> str:
     SELECT {c.col('context.trace_id')} AS trace_id, {c.col('context.span_id')} AS span_id,
            {c.col('parent_id')} AS parent_span_id, {c.col('name')} AS name,
            coalesce({c.col('span_kind')}, {attr('openinference.span.kind')}) AS kind,
-           coalesce({attr('agent.name')}, {attr('graph.node.id')}) AS agent,
+           coalesce({attr('agent.name')}, {attr('graph.node.id')},
+                    {subgraph_agent(f"coalesce({attr('metadata.' + LANGGRAPH_NAMESPACE_KEY)}, json_extract_string("
+                                    f"TRY_CAST({attr('metadata')} AS JSON), '$.{LANGGRAPH_NAMESPACE_KEY}'))")}) AS agent,
            {c.col('start_time')} AS start_time, {c.col('end_time')} AS end_time,
            {status} AS status,
            CASE WHEN upper({status}) = 'ERROR'
