@@ -20,7 +20,9 @@ from audit.importers.conventions import (
     INBAND_EXCEPTION_RX,
     LIMIT_PROMPT_HINTS,
     LIMIT_PROMPTS,
+    OTHER_MESSAGES_RX,
     REACT_ACTION_RX,
+    TOOL_RESULTS_RX,
 )
 
 # (family, case-insensitive regex over "error_type: error_message"), first match wins.
@@ -133,10 +135,13 @@ def regex_match(column: str, pattern: str) -> str:
 
 
 def inband_condition(alias: str) -> str:
-    """A tool span whose output is an error reported as content (see ``conventions``)."""
+    """A tool span (or a graph node returning only tool results) whose output is an error
+    reported as content (see ``conventions``)."""
     text = f"left({alias}.output, 4000)"
     case_insensitive = "|".join(INBAND_ERROR_PATTERNS)
-    return (f"coalesce({alias}.kind = 'tool' AND ({regex_match(text, case_insensitive)} "
+    tool_results = (f"({alias}.kind = 'chain' AND regexp_matches({text}, '{TOOL_RESULTS_RX}') "
+                    f"AND NOT regexp_matches({alias}.output, '{OTHER_MESSAGES_RX}'))")
+    return (f"coalesce(({alias}.kind = 'tool' OR {tool_results}) AND ({regex_match(text, case_insensitive)} "
             f"OR regexp_matches({text}, '{INBAND_EXCEPTION_RX}')), false)")
 
 

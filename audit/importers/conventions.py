@@ -48,6 +48,10 @@ LIMIT_PROMPT_HINTS = ("stuck", "absolute best final answer", "reusing the same i
 # A ReAct step (LangChain, CrewAI) that names an Action but gives no Action Input: the
 # framework's parser should have rejected it. Matched on model output.
 REACT_ACTION_RX = r"(^|\n)Action:[^\n]*[[:space:]]*$"
+# A graph node's output that holds only tool results (LangGraph's ToolNode): it reports tool
+# errors as content too, while a node that also carries model or user messages only repeats them.
+TOOL_RESULTS_RX = r"\"type\": ?\"tool\""
+OTHER_MESSAGES_RX = r"\"type\": ?\"(ai|human|system|AIMessage|HumanMessage|SystemMessage)\""
 # Exception class names in the text are matched case-sensitively ("ValueError: ...").
 INBAND_EXCEPTION_RX = r"(^|[^A-Za-z])[A-Z][A-Za-z]*(Error|Exception)(:|\()"
 
