@@ -75,7 +75,7 @@ class Audit:
     def load(self, files: list[SourceFile], column_overrides: dict[str, str] | None = None,
              input_format: str | None = None) -> list[LoadResult]:
         """Load trace files (see ``audit.ingest.load_traces``)."""
-        return load_traces(self.con, files, column_overrides, input_format)
+        return load_traces(self.con, files, column_overrides, input_format, self.settings)
 
     def load_evals(self, source: SourceFile) -> LoadResult:
         return load_evals(self.con, source, self.settings)
