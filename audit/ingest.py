@@ -166,6 +166,7 @@ def _load_one(
     set_reader_variables(con, checked, settings)
     export = input_format or importers.detect(source.path, fmt, head)
     unmapped: list[str] = []
+    key_notes: list[str] = []
     if export not in importers.FORMATS:
         raise InputFileError(f"unknown input format {export!r}; expected one of {', '.join(importers.FORMATS)}")
     if export == "otlp":
@@ -182,7 +183,6 @@ def _load_one(
         overrides = None
     else:
         rejects, key_notes = read_raw(con, readable, fmt, json_lines)
-        unmapped.extend(key_notes)
     headers = raw_headers(con)
     if not input_format and export == "canonical":
         export = importers.detect_columns(headers)
@@ -226,7 +226,7 @@ def _load_one(
         "INSERT INTO sources VALUES (?, 'traces', ?, ?, ?, ?, ?, ?)",
         [source.name, label, sha, loaded, quarantined, json.dumps(mapping.mapped), json.dumps(list(mapping.extra))],
     )
-    notes = [*(checked.notes if checked else []), *_load_notes(checked, settings, truncated, rootless)]
+    notes = [*(checked.notes if checked else []), *key_notes, *_load_notes(checked, settings, truncated, rootless)]
     notes += [f"column `{h}` read as {c}" for c, h in mapping.mapped.items() if h != c]
     if export != "canonical":
         how = "read as" if input_format else "detected"
@@ -379,7 +379,7 @@ def is_json_lines(head: bytes) -> bool:
     try:
         return isinstance(json.loads(first), dict)
     except RecursionError:  # nested too deep for Python: one object on the line all the same
-        return first.startswith(b"{") and first.endswith(b"}")
+        return first.startswith(b"{")
     except ValueError:
         return False
 
