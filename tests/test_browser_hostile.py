@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 from helpers import write_csv
+from playwright.sync_api import Browser, expect
 from test_browser import REPO, browser, free_port, go, metric_value, open_app, shot, wait_idle  # noqa: F401
 from test_math import six_step_rows
-
-from playwright.sync_api import Browser, expect
 
 PORTS = range(8610, 8620)  # this suite's own range, so parallel runs do not collide
 
