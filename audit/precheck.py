@@ -32,10 +32,6 @@ from audit.tempdir import private_temp_dir
 CHUNK = 4 * 2**20
 DUCKDB_MIN_LINE = 2 * 2**20  # read_csv's default max_line_size
 
-_OPEN = np.zeros(256, dtype=np.int8)
-_OPEN[[ord("["), ord("{")]] = 1
-_CLOSE = np.zeros(256, dtype=np.int8)
-_CLOSE[[ord("]"), ord("}")]] = 1
 
 
 @dataclass
@@ -64,13 +60,11 @@ class Checked:
 
 @dataclass
 class _DepthState:
-    """Carry of the bracket scan between chunks."""
+    """Carry of the bracket scan between blocks of whole lines."""
 
-    depth: int = 0
-    in_string: bool = False
-    backslashes: int = 0  # trailing run of backslashes (odd: the next byte is escaped)
-    line: int = 1  # 1-based line number of the chunk's first byte
-    line_max: int = 0  # deepest level so far on the current (unfinished) line
+    depth: int = 0  # open levels at the end of the last block (whole documents only)
+    line: int = 1  # 1-based line number of the next block's first line
+    pending: list[bytes] = field(default_factory=list)  # the unfinished last line, scanned once whole
 
 
 def precheck(path: Path, name: str, fmt: str, json_lines: bool, settings: Settings) -> Checked:
@@ -128,12 +122,22 @@ def _pass(path: Path, name: str, fmt: str, json_lines: bool, settings: Settings,
             if checked.lines > settings.max_rows + 1:
                 raise LimitError(name, f"has more than {settings.max_rows:,} rows", "max_rows")
             if fmt == "json":
-                _scan_depth(data, state, json_lines, settings.max_json_depth, checked)
+                end = data.rfind(b"\n") + 1
+                if end:  # scan whole lines only: a string never spans one
+                    block = b"".join([*state.pending, data[:end]])
+                    state.pending = [data[end:]]
+                    _scan_depth(block, state, json_lines, settings.max_json_depth, checked)
+                else:
+                    state.pending.append(data)
                 if not json_lines and checked.max_depth > settings.max_json_depth:
                     raise LimitError(name, f"is JSON nested deeper than {settings.max_json_depth} levels",
                                      "max_json_depth")
             if data:
                 last_byte = data[-1:]
+        if fmt == "json" and state.pending:
+            _scan_depth(b"".join(state.pending), state, json_lines, settings.max_json_depth, checked)
+        if not json_lines and checked.max_depth > settings.max_json_depth:
+            raise LimitError(name, f"is JSON nested deeper than {settings.max_json_depth} levels", "max_json_depth")
         if decode is not None and out is not None:
             out.write(decode.decode(b"", final=True).encode("utf-8"))
         elif encoding is None:
@@ -188,43 +192,57 @@ def _count_lines(data: bytes, checked: Checked) -> None:
     checked.lines += len(ends)
 
 
-def _scan_depth(data: bytes, st: _DepthState, per_line: bool, limit: int, checked: Checked) -> None:
-    """Nesting depth outside strings, per line (JSON Lines) or for the whole document.
+_SPECIAL = np.zeros(256, dtype=bool)
+_SPECIAL[[ord(ch) for ch in '"\\[]{}\n']] = True
+_STEP = np.zeros(256, dtype=np.int64)
+_STEP[[ord("["), ord("{")]] = 1
+_STEP[[ord("]"), ord("}")]] = -1
 
-    Vectorised: a quote is real when an even run of backslashes precedes it; a bracket counts
-    when an even number of real quotes precede it on its line. Lines deeper than ``limit``
-    are recorded (1-based); ``checked.max_depth`` keeps the deepest level seen.
+
+def _scan_depth(lines: bytes, st: _DepthState, per_line: bool, limit: int, checked: Checked) -> None:
+    """Nesting depth outside strings of a block of whole lines, per line (JSON Lines) or
+    carried across lines (a whole document).
+
+    Vectorised over the special bytes only (quotes, backslashes, brackets, newlines): a quote
+    is real unless an odd run of backslashes sits right before it; a bracket counts when an
+    even number of real quotes precede it on its line. Lines deeper than ``limit`` are
+    recorded (1-based); ``checked.max_depth`` keeps the deepest level seen.
     """
-    if not data:
+    newlines = lines.count(b"\n")
+    if per_line and lines.count(b"[") + lines.count(b"{") <= limit:  # no line can be deeper
+        st.line += newlines
         return
-    b = np.frombuffer(data, dtype=np.uint8)
-    n = len(b)
-    idx = np.arange(n, dtype=np.int64)
-    backslash = b == 92
-    last_other = np.maximum.accumulate(np.where(backslash, -1, idx))
-    prev_other = np.concatenate(([-1], last_other[:-1]))
-    run = idx - 1 - prev_other + np.where(prev_other < 0, st.backslashes, 0)
-    quote = (b == 34) & (run % 2 == 0)
-    newline = b == 10
-    last_nl = np.maximum.accumulate(np.where(newline, idx, -1))
-    has_nl = last_nl >= 0
-    at_nl = np.maximum(last_nl, 0)
-    quotes = np.cumsum(quote, dtype=np.int64)
-    base_q = np.where(has_nl, quotes[at_nl], -int(st.in_string))
-    in_string = ((quotes - quote - base_q) % 2 == 1) & ~newline
-    step = np.where(in_string, 0, _OPEN[b].astype(np.int64) - _CLOSE[b])
-    level = np.cumsum(step, dtype=np.int64)
-    depth = level - np.where(has_nl, level[at_nl], -st.depth) if per_line else level + st.depth
+    data = np.frombuffer(lines, dtype=np.uint8)
+    pos = np.flatnonzero(_SPECIAL[data])
+    if len(pos) == 0:
+        return
+    c = data[pos]
+    k = np.arange(len(c))
+    backslash = c == 92
+    adjacent = np.concatenate(([False], (np.diff(pos) == 1) & backslash[:-1]))  # a backslash right before
+    run_start = np.maximum.accumulate(np.where(backslash & ~adjacent, k, 0))
+    run_before = np.where(adjacent, k - np.concatenate(([0], run_start[:-1])), 0)
+    quote = (c == 34) & (run_before % 2 == 0)
+    newline = c == 10
+    quotes = np.cumsum(quote)
+    if (quotes[newline] % 2).any():  # a line with an unclosed string: parity restarts per line
+        last_nl = np.maximum.accumulate(np.where(newline, k, -1))
+        quotes = quotes - np.where(last_nl >= 0, quotes[np.maximum(last_nl, 0)], 0)
+    level = np.cumsum(np.where(quotes % 2 == 0, _STEP[c], 0))
+    if per_line and level[newline].any():  # a line ends unbalanced: levels restart per line
+        last_nl = np.maximum.accumulate(np.where(newline, k, -1))
+        depth = level - np.where(last_nl >= 0, level[np.maximum(last_nl, 0)], 0)
+    elif per_line:
+        depth = level  # every line ends balanced: the running level is each line's own
+    else:
+        depth = level + st.depth
+        st.depth = int(depth[-1])
     deepest = int(depth.max())
     checked.max_depth = max(checked.max_depth, deepest)
     if per_line and deepest > limit:
         line_of = st.line + np.cumsum(newline) - newline
         checked.too_deep_lines.extend(int(x) for x in np.unique(line_of[depth > limit]))
-    trailing = n - 1 - int(last_other[-1])
-    st.backslashes = trailing + (st.backslashes if trailing == n else 0)
-    st.in_string = bool((quotes[-1] - base_q[-1]) % 2 == 1)
-    st.depth = int(depth[-1])
-    st.line += int(newline.sum())
+    st.line += newlines
 
 
 def _safe_stem(name: str) -> str:
