@@ -3,6 +3,9 @@ the app and the HTML export. One colour per layer everywhere."""
 
 from __future__ import annotations
 
+import html
+from typing import Any
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -18,6 +21,13 @@ LAYER_COLOURS = {
     "observability": "#B279A2",
 }
 OUTCOME_COLOURS = {"useful work": "#72B7B2", "failed runs": "#E45756", "retried attempts": "#F2CF5B"}
+
+
+def esc(text: Any) -> str:
+    """Trace text for a Plotly label or hover: Plotly renders tags such as ``<a href>`` in
+    them, so every ``<``, ``>`` and ``&`` from the data is escaped (Plotly shows the entity
+    as the character)."""
+    return html.escape("" if text is None else str(text), quote=False)
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
@@ -39,7 +49,7 @@ def failures_by_layer(report: AuditReport) -> go.Figure:
 def top_modes(report: AuditReport) -> go.Figure:
     modes = list(reversed(report.summary.top_modes))
     fig = go.Figure(go.Bar(
-        y=[f"{layer} · {mode}" for layer, mode, _ in modes], x=[n for *_, n in modes], orientation="h",
+        y=[f"{esc(layer)} · {esc(mode)}" for layer, mode, _ in modes], x=[n for *_, n in modes], orientation="h",
         marker_color=[LAYER_COLOURS.get(layer, "#999") for layer, _, _ in modes],
         hovertemplate="%{y}: %{x} failed traces<extra></extra>",
     ))
@@ -81,7 +91,7 @@ def compounding(rate: float, steps: int, max_steps: int = 12, attempts: int = 1)
 
 def step_reliability(report: AuditReport) -> go.Figure:
     steps = [s for s in report.reliability.steps if s.in_pipeline] or report.reliability.steps[:12]
-    labels = [f"{s.name} ({s.agent})" if s.agent else s.name for s in steps]
+    labels = [f"{esc(s.name)} ({esc(s.agent)})" if s.agent else esc(s.name) for s in steps]
     fig = go.Figure()
     for attr, ci, name, colour in (("first_attempt_rate", "first_attempt_ci", "first attempt", "#F58518"),
                                    ("effective_rate", "effective_ci", "after retries", "#4C78A8")):
@@ -139,13 +149,13 @@ def trace_waterfall(spans: pd.DataFrame, finding_spans: set[str] | None = None) 
         offset_ms=(spans["start_time"] - t0).dt.total_seconds() * 1000,
     )
     labels = [
-        ("\u2003" * d) + f"{n}" + (f" (attempt {a})" if r else "") + (" ★" if s in finding_spans else "")
+        ("\u2003" * d) + esc(n) + (f" (attempt {a})" if r else "") + (" ★" if s in finding_spans else "")
         for d, n, a, r, s in zip(rows["depth"], rows["name"], rows["attempt"], rows["is_retry"], rows["span_id"],
                                  strict=False)
     ]
     colours = ["#E45756" if st == "error" else "#72B7B2" for st in rows["status"]]
     hover = [
-        f"{n} [{k}] {st}<br>{dur:.0f} ms" + (f"<br>{et}: {str(em)[:120]}" if st == "error" else "")
+        f"{esc(n)} [{esc(k)}] {st}<br>{dur:.0f} ms" + (f"<br>{esc(et)}: {esc(str(em)[:120])}" if st == "error" else "")
         for n, k, st, dur, et, em in zip(rows["name"], rows["kind"], rows["status"], rows["duration_ms"],
                                          rows["error_type"], rows["error_message"], strict=False)
     ]
@@ -155,7 +165,7 @@ def trace_waterfall(spans: pd.DataFrame, finding_spans: set[str] | None = None) 
     ))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_layout(height=max(300, 24 * len(rows) + 120))
-    return _layout(fig, f"Trace {spans['trace_id'].iloc[0]}", "time since trace start (ms)", "span")
+    return _layout(fig, f"Trace {esc(spans['trace_id'].iloc[0])}", "time since trace start (ms)", "span")
 
 
 def _depths(spans: pd.DataFrame) -> dict[str, int]:

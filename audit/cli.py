@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -79,22 +81,54 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"report": _report, "sample": _sample, "rules": _rules, "schema": _schema}[args.command](args)
     except AuditError as e:
-        print(f"error: {e.one_line()}", file=sys.stderr)
+        print(f"error: {terminal_safe(e.one_line())}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0
 
 
+# C0 controls except tab and newline, DEL and C1 controls: ANSI escape sequences start with them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """Text from trace files made safe to print: control characters are dropped, so a header
+    or attribute key cannot clear the screen, set the title or move the cursor."""
+    return _CONTROL.sub("", text)
+
+
+def check_output(output: str, inputs: list[Path]) -> None:
+    """Refuse, before the audit runs, an output that would overwrite an input or cannot be written."""
+    if output == "-":
+        return
+    target = Path(output)
+    for p in inputs:
+        if (p.exists() and target.exists() and os.path.samefile(p, target)) or p.resolve() == target.resolve():
+            raise AuditError(f"--output {output} is one of the input files; refusing to overwrite it")
+    if target.is_dir():
+        raise AuditError(f"--output {output} is a directory; give a file name")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise AuditError(f"cannot write {output}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise AuditError(f"cannot write {output}: permission denied")
+
+
 def _report(args: argparse.Namespace) -> int:
+    inputs = [*args.traces, *([args.evals] if args.evals else [])]
+    check_output(args.output, inputs)
+    if args.db is not None and any(p.exists() and p.resolve() == args.db.resolve() for p in inputs):
+        raise AuditError(f"--db {args.db} is one of the input files; give another file name")
     overrides = {k: getattr(args, k) for k in Settings.model_fields if getattr(args, k, None) is not None}
     audit = Audit.open(args.db, settings_file=args.settings, rules_file=args.rules, prices_file=args.prices,
                        **overrides)
     results = audit.load([SourceFile.of(p) for p in args.traces],
                          input_format=None if args.input_format == "auto" else args.input_format)
     for r in results:
-        if r.format not in ("csv", "parquet", "json"):
-            for note in r.notes:
-                print(f"{r.name}: {note}", file=sys.stderr)
+        canonical = r.format in ("csv", "parquet", "json")
+        for note in r.notes:
+            if not (canonical and note.startswith("column `")):
+                print(terminal_safe(f"{r.name}: {note}"), file=sys.stderr)
     if args.evals:
         audit.load_evals(SourceFile.of(args.evals))
     report = audit.run(redact=args.redact)
@@ -110,7 +144,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _write(text: str, output: str) -> None:
     if output == "-":
-        sys.stdout.write(text)
+        sys.stdout.write(terminal_safe(text))
         return
     try:
         Path(output).write_text(text, encoding="utf-8")

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import duckdb
+
+from audit.errors import AuditError
+from audit.tempdir import private_temp_dir
+
+SCHEMA_VERSION = 1
+META_TABLE = "coordination_audit_meta"
+DUCKDB_MAGIC = b"DUCK"  # at byte offset 8 of every DuckDB database file
+
+
+class DatabaseFileError(AuditError):
+    """A ``--db`` path that is not an audit database this tool created."""
+
+    title = "Cannot use this database file"
 
 TABLES_DDL = """
 CREATE TABLE IF NOT EXISTS spans (
@@ -65,16 +77,73 @@ def connect(path: str | Path | None = None, memory_limit: str = "1500MB") -> duc
 
     Times are stored as UTC ``TIMESTAMP``; the session time zone is pinned to UTC so
     that an ISO 8601 time without an offset reads as UTC. The memory limit and a
-    spill directory keep 10M-span audits within a laptop's memory.
+    private spill directory keep 10M-span audits within a laptop's memory.
+
+    Raises:
+        DatabaseFileError: ``path`` exists but is not an audit database (another DuckDB
+            database, another kind of file, a directory), or its folder does not exist.
     """
-    con = duckdb.connect(str(path) if path else ":memory:")
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"SET memory_limit = '{memory_limit}'")
-    spill = Path(tempfile.gettempdir()) / "coordination-audit-spill"
-    con.execute("SET temp_directory = ?", [str(spill)])
-    con.execute("SET preserve_insertion_order = true")
-    con.execute(TABLES_DDL)
+    if path:
+        check_database_path(Path(path))
+    try:
+        con = duckdb.connect(str(path) if path else ":memory:", config={"autoinstall_known_extensions": False,
+                                                                       "autoload_known_extensions": False})
+    except duckdb.Error as e:
+        raise DatabaseFileError(f"{path}: cannot be opened as a DuckDB database ({_first_line(e)})") from e
+    try:
+        if path:
+            _claim(con, Path(path))
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute("SET temp_directory = ?", [str(private_temp_dir() / "spill")])
+        con.execute("SET preserve_insertion_order = true")
+        con.execute(TABLES_DDL)
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def check_database_path(path: Path) -> None:
+    """Refuse, before DuckDB touches it, a path that cannot be an audit database."""
+    if path.is_dir():
+        raise DatabaseFileError(f"{path} is a directory; give a file name for the audit database")
+    if not path.parent.is_dir():
+        raise DatabaseFileError(f"{path}: the folder {path.parent} does not exist")
+    if path.exists():
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(12)
+        except OSError as e:
+            raise DatabaseFileError(f"{path}: cannot be read ({e.strerror or e})") from e
+        if head and head[8:12] != DUCKDB_MAGIC:
+            raise DatabaseFileError(f"{path} exists and is not a DuckDB database; refusing to overwrite it")
+
+
+def _claim(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Mark a new database as the audit's, or check that an existing one is."""
+    tables = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()").fetchall()}
+    if not tables:
+        con.execute(f"CREATE TABLE {META_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
+        con.execute(f"INSERT INTO {META_TABLE} VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        return
+    version = None
+    if META_TABLE in tables:
+        row = con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'").fetchone()
+        version = row[0] if row else None
+    if version is None:
+        raise DatabaseFileError(
+            f"{path} is a DuckDB database the audit did not create (it has tables such as "
+            f"{', '.join(sorted(tables)[:3])}); give a new file name, nothing was changed")
+    if version != str(SCHEMA_VERSION):
+        raise DatabaseFileError(f"{path} was written by another version of the audit (schema {version}, "
+                                f"expected {SCHEMA_VERSION}); give a new file name")
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def quote_ident(name: str) -> str:

@@ -27,7 +27,7 @@ from audit.models import (
     Summary,
     TimeBucket,
 )
-from audit.redact import redact_report
+from audit.redact import redact_report, redacted_spans
 from audit.reliability import LAYER_ORDER, compute_reliability
 from audit.rules import catalog, load_rule_file
 from audit.rules.base import RuleSpec
@@ -75,7 +75,7 @@ class Audit:
     def load(self, files: list[SourceFile], column_overrides: dict[str, str] | None = None,
              input_format: str | None = None) -> list[LoadResult]:
         """Load trace files (see ``audit.ingest.load_traces``)."""
-        return load_traces(self.con, files, column_overrides, input_format)
+        return load_traces(self.con, files, column_overrides, input_format, self.settings)
 
     def load_evals(self, source: SourceFile) -> LoadResult:
         return load_evals(self.con, source, self.settings)
@@ -84,7 +84,16 @@ class Audit:
         classify(self.con, self.rules, self.settings)
 
     def run(self, redact: bool = False) -> AuditReport:
-        """Classify, compute reliability, cost and checklist; the whole audit as one model."""
+        """Classify, compute reliability, cost and checklist; the whole audit as one model.
+
+        With ``redact``, span text is redacted before the rules cut it into evidence (a secret
+        cut at the edge would otherwise survive in part), then every string of the report."""
+        if not redact:
+            return self._run()
+        with redacted_spans(self.con):
+            return redact_report(self._run())
+
+    def _run(self) -> AuditReport:
         self.classify()
         reliability = compute_reliability(self.con, self.settings)
         cost = compute_cost(self.con, self.prices, self.settings)
@@ -96,7 +105,7 @@ class Audit:
             summary=summary, findings=findings, reliability=reliability, cost=cost,
             checklist=checklist, quarantine=quarantine,
         )
-        return redact_report(report) if redact else report
+        return report
 
     # -- queries the app and exports use -------------------------------------------------
 

@@ -30,6 +30,19 @@ class InputFileError(AuditError):
         self.file = file
 
 
+class LimitError(InputFileError):
+    """A file past one of the size limits (settings), refused before it is parsed."""
+
+    title = "File over a limit"
+
+    def __init__(self, file: str, what: str, setting: str) -> None:
+        flag = "--" + setting.replace("_", "-")
+        super().__init__(f"{file} {what}: the limit is the setting `{setting}`; raise it with {flag} "
+                         f"or `{setting} = ...` in the settings file (in the app: the settings file of the "
+                         "server) if the file is trusted", file=file)
+        self.setting = setting
+
+
 class RuleDefinitionError(AuditError):
     """A rule (built-in or from a user's rule file) that breaks the catalog contract."""
 

@@ -20,9 +20,10 @@ from audit.ingest import (
     drop_scratch,
     file_sha256,
     insert_quarantine_sql,
+    prechecked,
     raw_headers,
     read_raw,
-    sniff_format,
+    sniff,
     word_list,
 )
 from audit.schema import map_columns
@@ -72,8 +73,8 @@ def load_evals(con: duckdb.DuckDBPyConnection, source: SourceFile, settings: Set
     settings = settings or Settings()
     con.execute("BEGIN TRANSACTION")
     try:
-        fmt = sniff_format(source.path)
-        rejects = read_raw(con, source, fmt)
+        fmt, head = sniff(source.path)
+        rejects, _ = read_raw(con, prechecked(con, source, fmt, head, settings), fmt)
         headers = raw_headers(con)
         shape = detect_shape(headers)
         if shape is None:

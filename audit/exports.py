@@ -12,9 +12,11 @@ import csv
 import html
 import io
 import json
+import re
 from typing import TYPE_CHECKING, Any, Literal
 
 from audit.models import AuditReport
+from audit.redact import redact_text
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -34,11 +36,18 @@ def render(report: AuditReport, fmt: Format, overrides: dict[str, dict[str, str]
 
 
 def apply_overrides(report: AuditReport, overrides: dict[str, dict[str, str]]) -> AuditReport:
-    """Record a lead's checklist overrides (score and note) beside the computed score."""
+    """Record a lead's checklist overrides (score and note) beside the computed score; notes
+    are redacted too when the report is."""
     if not overrides:
         return report
+    redacted = report.summary.provenance.redacted
+
+    def note(item_id: str) -> str | None:
+        text = overrides[item_id].get("note")
+        return redact_text(text) if redacted and text else text
+
     items = [
-        item.model_copy(update={"override": overrides[item.id].get("score"), "override_note": overrides[item.id].get("note")})
+        item.model_copy(update={"override": overrides[item.id].get("score"), "override_note": note(item.id)})
         if item.id in overrides else item
         for item in report.checklist
     ]
@@ -65,9 +74,17 @@ def to_csv(report: AuditReport) -> str:
     return buf.getvalue()
 
 
+_MD_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _md(text: Any) -> str:
-    """Table-cell safe: no pipes, newlines or raw HTML from trace content."""
-    return html.escape(str("" if text is None else text), quote=False).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+    """Trace text as inert Markdown: raw HTML escaped, every Markdown character backslash-escaped
+    (no image, link, heading or emphasis can come from the data), URLs defanged so they are not
+    auto-linked, control characters and newlines made spaces (table-cell safe)."""
+    value = _CONTROL.sub(" ", html.escape(str("" if text is None else text), quote=False))
+    value = _MD_SYNTAX.sub(r"\\\1", value)
+    return re.sub(r"(?i)(://|www\.)", lambda m: m.group(0)[0] + "\u2060" + m.group(0)[1:], value)
 
 
 def percent(x: float) -> str:

@@ -8,6 +8,7 @@ A call either loads all its files or, on an unreadable file, nothing at all.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import json
@@ -20,7 +21,9 @@ import duckdb
 from audit import importers
 from audit.db import quote_ident
 from audit.errors import InputFileError
+from audit.precheck import Checked, precheck
 from audit.schema import CANONICAL, ColumnMapping, map_columns, suggest
+from audit.settings import Settings
 
 SNIFF_BYTES = 64 * 1024
 EXPECTED = "a CSV (optionally .csv.gz), Parquet or JSON Lines file of spans"
@@ -65,6 +68,7 @@ def load_traces(
     files: list[SourceFile],
     column_overrides: dict[str, str] | None = None,
     input_format: str | None = None,
+    settings: Settings | None = None,
 ) -> list[LoadResult]:
     """Load trace files into ``spans``/``quarantine``, replacing earlier loads of the same names.
 
@@ -73,19 +77,24 @@ def load_traces(
         files: the files, in order.
         column_overrides: canonical column -> header, for files whose headers do not match.
         input_format: force an export format (``audit.importers.FORMATS``) instead of detecting it.
+        settings: the limits (size, rows, JSON depth, field size, time range); defaults if None.
 
     Raises:
         InputFileError: a file cannot be read at all; nothing from this call is loaded.
+        LimitError: a file is past a limit of the settings; nothing from this call is loaded.
     """
+    settings = settings or Settings()
     con.execute("BEGIN TRANSACTION")
     try:
-        results = [_load_one(con, f, column_overrides, input_format) for f in files]
+        results = [_load_one(con, f, column_overrides, input_format, settings) for f in files]
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
         drop_scratch(con)
+        for variable in ("audit_too_deep", "audit_line_size", "audit_max_depth"):
+            con.execute(f"RESET VARIABLE {variable}")
     return results
 
 
@@ -105,10 +114,11 @@ def sniff_format(path: Path) -> str:
 
 
 def sniff(path: Path) -> tuple[str, bytes]:
-    """A file's format (``csv``, ``parquet`` or ``json``) and its first (decompressed) bytes.
+    """A file's format (``csv``, ``parquet`` or ``json``) and its first (decompressed) bytes,
+    as UTF-8 when the file is UTF-16 with a BOM. Other encodings are handled by ``precheck``.
 
     Raises:
-        InputFileError: missing, empty, binary or not UTF-8.
+        InputFileError: missing, empty or binary.
     """
     try:
         with path.open("rb") as fh:
@@ -127,16 +137,10 @@ def sniff(path: Path) -> tuple[str, bytes]:
             raise InputFileError(f"{path.name} looks gzip-compressed but cannot be decompressed: {e}") from e
         if not head:
             raise InputFileError(f"{path.name} is empty once decompressed; expected {EXPECTED}")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        head = head[: len(head) // 2 * 2].decode("utf-16", errors="ignore").encode("utf-8")
     if b"\x00" in head:
         raise InputFileError(f"{path.name} is binary (it contains NUL bytes), not text; expected {EXPECTED}")
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if e.start < len(head) - 4:  # a character cut at the sniff boundary is fine
-            raise InputFileError(
-                f"{path.name} is not UTF-8 text (invalid byte at offset {e.start}); "
-                f"re-export it as UTF-8 {EXPECTED.split(' of ')[0]}"
-            ) from e
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         raise InputFileError(f"{path.name} holds only white space; expected {EXPECTED}")
@@ -153,27 +157,32 @@ def file_sha256(path: Path) -> str:
 
 def _load_one(
     con: duckdb.DuckDBPyConnection, source: SourceFile, overrides: dict[str, str] | None,
-    input_format: str | None = None,
+    input_format: str | None, settings: Settings,
 ) -> LoadResult:
     fmt, head = sniff(source.path)
+    json_lines = fmt == "json" and is_json_lines(head)
+    checked = precheck(source.path, source.name, fmt, json_lines, settings) if fmt != "parquet" else None
+    readable = SourceFile(checked.read_path if checked else source.path, source.name)
+    set_reader_variables(con, checked, settings)
     export = input_format or importers.detect(source.path, fmt, head)
     unmapped: list[str] = []
+    key_notes: list[str] = []
     if export not in importers.FORMATS:
         raise InputFileError(f"unknown input format {export!r}; expected one of {', '.join(importers.FORMATS)}")
     if export == "otlp":
         con.execute("CREATE OR REPLACE TEMP TABLE __rejected_lines (source_row BIGINT, raw VARCHAR, reason VARCHAR)")
-        _read_export(con, source, importers.LABELS["otlp"],
-                     lambda c, path: importers.read_otlp(c, path, lines=is_json_lines(head)))
+        _read_export(con, readable, importers.LABELS["otlp"],
+                     lambda c, path: importers.read_otlp(c, path, lines=json_lines))
         rejects = int((con.execute("SELECT count(*) FROM __rejected_lines").fetchone() or (0,))[0])
         overrides = None
         unmapped = [f"attribute {k}" for k in importers.unmapped_otlp_keys(con)]
     elif export == "chat":
         con.execute("CREATE OR REPLACE TEMP TABLE __rejected_lines (source_row BIGINT, raw VARCHAR, reason VARCHAR)")
-        _read_export(con, source, importers.LABELS["chat"], importers.read_chat)
+        _read_export(con, readable, importers.LABELS["chat"], importers.read_chat)
         rejects = int((con.execute("SELECT count(*) FROM __rejected_lines").fetchone() or (0,))[0])
         overrides = None
     else:
-        rejects = read_raw(con, source, fmt)
+        rejects, key_notes = read_raw(con, readable, fmt, json_lines)
     headers = raw_headers(con)
     if not input_format and export == "canonical":
         export = importers.detect_columns(headers)
@@ -198,22 +207,27 @@ def _load_one(
     con.execute("DELETE FROM spans WHERE source_file = ?", [source.name])
     con.execute("DELETE FROM quarantine WHERE source_file = ?", [source.name])
     con.execute("DELETE FROM sources WHERE source_file = ?", [source.name])
-    con.execute(f"CREATE OR REPLACE TEMP TABLE __staged AS {_staging_sql(mapping)}", [source.name])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __staged AS {_staging_sql(mapping)}", {
+        "source": source.name, "min_time": settings.min_time, "max_time": settings.max_time,
+        "max_field": settings.max_field_chars})
     con.execute(_MARK_DUPLICATES_SQL, [source.name])
     con.execute(_INSERT_SPANS_SQL)
-    con.execute(insert_quarantine_sql(headers), [source.name])
+    con.execute(insert_quarantine_sql(headers, ("rowid", "raw_rowid")), [source.name])
     con.execute(INSERT_REJECTED_SQL, [source.name])
-    loaded, quarantined = con.execute(
-        "SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL) FROM __staged"
-    ).fetchone() or (0, 0)
+    loaded, quarantined, truncated = con.execute(
+        "SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL), "
+        "count(*) FILTER (WHERE reason IS NULL AND truncated) FROM __staged"
+    ).fetchone() or (0, 0, 0)
+    rootless = break_parent_cycles(con)
     quarantined += rejects
-    sha = file_sha256(source.path)
+    sha = file_sha256(source.path)  # of the file as given, not of a transcoded copy
     label = fmt if export == "canonical" else export
     con.execute(
         "INSERT INTO sources VALUES (?, 'traces', ?, ?, ?, ?, ?, ?)",
         [source.name, label, sha, loaded, quarantined, json.dumps(mapping.mapped), json.dumps(list(mapping.extra))],
     )
-    notes = [f"column `{h}` read as {c}" for c, h in mapping.mapped.items() if h != c]
+    notes = [*(checked.notes if checked else []), *key_notes, *_load_notes(checked, settings, truncated, rootless)]
+    notes += [f"column `{h}` read as {c}" for c, h in mapping.mapped.items() if h != c]
     if export != "canonical":
         how = "read as" if input_format else "detected"
         mapped = ", ".join(c for c in mapping.mapped if c in CANONICAL)
@@ -221,6 +235,63 @@ def _load_one(
         if unmapped:
             notes.append(f"kept unmapped: {', '.join(unmapped[:30])}{' …' if len(unmapped) > 30 else ''}")
     return LoadResult(source.name, label, sha, loaded, quarantined, mapping, notes)
+
+
+def prechecked(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str, head: bytes,
+               settings: Settings) -> SourceFile:
+    """The file to hand to the readers once ``audit.precheck`` has passed it (a UTF-8 copy
+    when it was transcoded), with the reader variables set."""
+    checked = None
+    if fmt != "parquet":
+        checked = precheck(source.path, source.name, fmt, fmt == "json" and is_json_lines(head), settings)
+    set_reader_variables(con, checked, settings)
+    return SourceFile(checked.read_path if checked else source.path, source.name)
+
+
+def set_reader_variables(con: duckdb.DuckDBPyConnection, checked: Checked | None, settings: Settings) -> None:
+    """What the readers need from the pre-check, as connection variables (per session)."""
+    con.execute("SET VARIABLE audit_too_deep = ?", [checked.too_deep_lines if checked else []])
+    con.execute("SET VARIABLE audit_line_size = ?", [checked.line_size if checked else 2 * 2**20])
+    con.execute("SET VARIABLE audit_max_depth = ?", [settings.max_json_depth])
+
+
+def _load_notes(checked: Checked | None, settings: Settings, truncated: int, rootless: list[str]) -> list[str]:
+    notes = []
+    if checked and checked.too_deep_lines:
+        notes.append(f"{len(checked.too_deep_lines):,} record(s) nested deeper than {settings.max_json_depth} "
+                     "levels quarantined (setting max_json_depth)")
+    if truncated:
+        notes.append(f"{truncated:,} row(s) had text fields longer than {settings.max_field_chars:,} characters, "
+                     f"stored truncated with the marker '{TRUNCATION_MARK}' (setting max_field_chars)")
+    if rootless:
+        shown = ", ".join(rootless[:5]) + (" …" if len(rootless) > 5 else "")
+        notes.append(f"{len(rootless):,} trace(s) had no root (their parent links form a cycle): the earliest "
+                     f"span of each was taken as the root, every span kept ({shown})")
+    return notes
+
+
+def break_parent_cycles(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Give a root to every trace of this load that has none (its parent links form a cycle,
+    or a span is its own parent): the trace's earliest span becomes the root. Returns the traces."""
+    rootless = [r[0] for r in con.execute(_ROOTLESS_SQL).fetchall()]
+    if rootless:
+        con.execute(
+            "UPDATE spans SET parent_span_id = NULL FROM (SELECT trace_id, arg_min(span_id, (start_time, span_id)) AS "
+            "span_id FROM spans WHERE list_contains($t, trace_id) GROUP BY trace_id) r "
+            "WHERE spans.trace_id = r.trace_id AND spans.span_id = r.span_id", {"t": rootless})
+    return rootless
+
+
+# Traces loaded by this call in which every span has a parent span present in the trace.
+_ROOTLESS_SQL = """
+SELECT s.trace_id
+FROM spans s
+JOIN (SELECT DISTINCT trace_id FROM __staged WHERE reason IS NULL) t USING (trace_id)
+LEFT JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
+GROUP BY s.trace_id
+HAVING count(*) FILTER (WHERE p.span_id IS NULL) = 0
+ORDER BY s.trace_id
+"""
 
 
 def raw_headers(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -238,12 +309,15 @@ def _read_export(
         raise InputFileError(f"{source.name} could not be read as {label}: {first}") from e
 
 
-def read_raw(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> int:
+def read_raw(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str,
+             json_lines: bool | None = None) -> tuple[int, list[str]]:
     """Read a file as all-text columns into ``__raw`` with its 1-based data row number.
 
     Rows the CSV parser rejects go to ``__rejected_lines`` (data row, raw line, reason);
-    returns how many there are.
+    returns how many there are, and notes on JSON keys merged by case.
     """
+    if json_lines is None:
+        json_lines = fmt == "json" and is_json_lines(sniff(source.path)[1])
     path = str(source.path)
     con.execute("CREATE OR REPLACE TEMP TABLE __rejected_lines (source_row BIGINT, raw VARCHAR, reason VARCHAR)")
     try:
@@ -253,28 +327,29 @@ def read_raw(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> in
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE __raw AS SELECT *, row_number() OVER () AS __audit_row "
                 "FROM read_csv(?, all_varchar = true, header = true, store_rejects = true, "
-                "rejects_table = '__rejects', rejects_scan = '__reject_scans')",
+                "rejects_table = '__rejects', rejects_scan = '__reject_scans', "
+                "max_line_size = coalesce(getvariable('audit_line_size'), 2097152))",
                 [path],
             )
             con.execute(_REJECTED_LINES_SQL)
             (n,) = con.execute("SELECT count(*) FROM __rejected_lines").fetchone() or (0,)
             if n:
                 con.execute(_RENUMBER_SQL)
-            return int(n)
-        if fmt == "json" and is_json_lines(sniff(source.path)[1]):
-            read_json_lines(con, path)
-            table, rows = "__records", "__line"
+            return int(n), []
+        notes: list[str] = []
+        if fmt == "json" and json_lines:
+            notes = read_json_lines(con, path)
         else:
             relation = con.read_parquet(path) if fmt == "parquet" else con.read_json(path, format="auto")
             relation.create_view("__typed", replace=True)
-            table, rows = "__typed", "row_number() OVER ()"
-        columns = con.table(table)
-        as_text = ", ".join(_as_text(name, str(type_)) for name, type_ in zip(columns.columns, columns.types,
-                                                                             strict=True) if name != "__line")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE __raw AS SELECT {as_text}, {rows} AS __audit_row FROM {table}")
-        con.execute(f"DROP {'TABLE' if table == '__records' else 'VIEW'} {table}")
+            columns = con.table("__typed")
+            as_text = ", ".join(_as_text(name, str(type_)) for name, type_ in zip(columns.columns, columns.types,
+                                                                                 strict=True))
+            con.execute(f"CREATE OR REPLACE TEMP TABLE __raw AS SELECT {as_text}, row_number() OVER () AS "
+                        "__audit_row FROM __typed")
+            con.execute("DROP VIEW __typed")
         (n,) = con.execute("SELECT count(*) FROM __rejected_lines").fetchone() or (0,)
-        return int(n)
+        return int(n), notes
     except duckdb.Error as e:
         label = {"csv": "CSV", "parquet": "Parquet", "json": "JSON"}[fmt]
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -300,27 +375,57 @@ UPDATE __raw SET __audit_row = __audit_row + (
 
 def is_json_lines(head: bytes) -> bool:
     """One JSON object per line (JSON Lines), as opposed to one document (array or object)."""
-    first = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0]
+    first = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0].rstrip()
     try:
         return isinstance(json.loads(first), dict)
+    except RecursionError:  # nested too deep for Python: one object on the line all the same
+        return first.startswith(b"{")
     except ValueError:
         return False
 
 
-def read_json_lines(con: duckdb.DuckDBPyConnection, path: str) -> None:
-    """JSON Lines into ``__records`` (one column per key, ``__line`` = line number); lines that
-    are not JSON objects go to ``__rejected_lines`` so the records around them still load."""
+MAX_JSON_KEYS = 2000
+
+
+def read_json_lines(con: duckdb.DuckDBPyConnection, path: str) -> list[str]:
+    """JSON Lines into ``__raw``: one text column per top-level key (values as text, objects
+    and arrays as JSON text), ``__audit_row`` = line number. Every value is read as text, so
+    one record's types never spoil another's; keys that differ only in case (``Trace_ID``,
+    ``trace_id``) are one column. Lines that are not JSON objects go to ``__rejected_lines``
+    so the records around them still load. Returns notes on merged keys.
+    """
     importers.read_lines(con, path)
-    (structure,) = con.execute(
-        "SELECT json_group_structure(CAST(line AS JSON)) FROM __lines WHERE is_object"
-    ).fetchone() or (None,)
-    if structure is None:
+    keys = [k for (k,) in con.execute(_KEYS_SQL).fetchall()]
+    if not keys:
         raise InputFileError(f"{Path(path).name}: no line holds a JSON object")
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE __records AS SELECT n AS __line, unnest(json_transform(line, $s)) "
-        "FROM __lines WHERE is_object",
-        {"s": str(structure)},
-    )
+    columns: dict[str, list[str]] = {}
+    for key in keys:  # the keys of the file (columns), not its rows
+        columns.setdefault(key.lower(), []).append(key)
+    if len(columns) > MAX_JSON_KEYS:
+        raise InputFileError(f"{Path(path).name}: its records have {len(columns):,} different keys; at most "
+                             f"{MAX_JSON_KEYS:,} are read as columns (is it a table of spans?)")
+    pointers = [_pointer(k) for k in keys]
+    position = {k: i + 1 for i, k in enumerate(keys)}
+    select = ", ".join(
+        f"coalesce({', '.join(f'v[{position[k]}]' for k in spellings)}) AS {quote_ident(spellings[0])}"
+        for spellings in columns.values())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __raw AS SELECT {select}, n AS __audit_row FROM "
+                "(SELECT n, json_extract_string(line, $p) AS v FROM __lines WHERE is_object)", {"p": pointers})
+    return [f"keys {', '.join(f'`{k}`' for k in spellings)} differ only in case: read as one column"
+            for spellings in columns.values() if len(spellings) > 1]
+
+
+# Top-level keys in order of first appearance.
+_KEYS_SQL = """
+SELECT k FROM (SELECT n, unnest(json_keys(line)) AS k, generate_subscripts(json_keys(line), 1) AS i
+               FROM __lines WHERE is_object)
+GROUP BY k ORDER BY min(n * 100000 + i), k
+"""
+
+
+def _pointer(key: str) -> str:
+    """A JSON Pointer (RFC 6901) to a top-level key, for any key a file may carry."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
 def _as_text(name: str, type_: str) -> str:
@@ -330,28 +435,46 @@ def _as_text(name: str, type_: str) -> str:
     return f"CAST({col} AS VARCHAR) AS {col}"
 
 
+TRUNCATION_MARK = " …[truncated]"
+
+
 def _text(mapping: ColumnMapping, canonical: str) -> str:
     header = mapping.mapped.get(canonical)
-    return f"NULLIF(TRIM({quote_ident(header)}), '')" if header else "CAST(NULL AS VARCHAR)"
+    return f"NULLIF(TRIM({_cut(quote_ident(header))}), '')" if header else "CAST(NULL AS VARCHAR)"
+
+
+def _cut(expr: str) -> str:
+    """A text field past ``$max_field`` characters, cut with a marker."""
+    return (f"CASE WHEN length({expr}) > $max_field THEN left({expr}, $max_field) || '{TRUNCATION_MARK}' "
+            f"ELSE {expr} END")
+
+
+def _too_long(expr: str) -> str:
+    return f"coalesce(length({expr}) > $max_field, false)"
 
 
 def _timestamp(expr: str) -> str:
-    """ISO 8601 (no offset = UTC) or epoch seconds / ms / µs / ns, to UTC TIMESTAMP."""
+    """ISO 8601 (no offset = UTC) or epoch seconds / ms / µs / ns, to UTC TIMESTAMP; NULL when
+    it cannot be read (never an error, whatever the value)."""
     number = f"TRY_CAST({expr} AS DOUBLE)"
-    return (
-        f"CASE WHEN regexp_full_match({expr}, '[0-9]+(\\.[0-9]+)?') THEN make_timestamp(CAST(CASE "
-        f"WHEN {number} >= 1e17 THEN {number} / 1000 "
-        f"WHEN {number} >= 1e14 THEN {number} "
-        f"WHEN {number} >= 1e11 THEN {number} * 1000 "
-        f"ELSE {number} * 1000000 END AS BIGINT)) "
-        f"ELSE CAST(TRY_CAST({expr} AS TIMESTAMPTZ) AS TIMESTAMP) END"
-    )
+    micros = (f"TRY_CAST(CASE WHEN {number} >= 1e17 THEN {number} / 1000 WHEN {number} >= 1e14 THEN {number} "
+              f"WHEN {number} >= 1e11 THEN {number} * 1000 ELSE {number} * 1000000 END AS BIGINT)")
+    ts = (f"CASE WHEN regexp_full_match({expr}, '[0-9]{{1,30}}([.][0-9]+)?') "
+          f"THEN CASE WHEN {micros} BETWEEN -2e17 AND 9e18 THEN make_timestamp({micros}) END "
+          f"ELSE CAST(TRY_CAST({expr} AS TIMESTAMPTZ) AS TIMESTAMP) END")
+    return ts
 
 
-def _row_json(headers: list[str], alias: str = "") -> str:
+def _in_range(ts: str) -> str:
+    """A parsed time inside the accepted ``$min_time`` .. ``$max_time``, else NULL."""
+    return f"CASE WHEN isfinite({ts}) AND {ts} BETWEEN $min_time AND $max_time THEN {ts} END"
+
+
+def _row_json(headers: list[str], alias: str = "", cut: bool = False) -> str:
     """Columns as the file gave them, as one JSON object (extra columns; quarantined rows)."""
     prefix = f"{alias}." if alias else ""
-    fields = ", ".join(f"{quote_ident(h)} := {prefix}{quote_ident(h)}" for h in headers)
+    fields = ", ".join(f"{quote_ident(h)} := {_cut(prefix + quote_ident(h)) if cut else prefix + quote_ident(h)}"
+                       for h in headers)
     return f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
 
 
@@ -360,33 +483,51 @@ def word_list(words: tuple[str, ...]) -> str:
 
 
 def _staging_sql(m: ColumnMapping) -> str:
-    """Typed values plus the reason a row breaks the contract (NULL when it does not)."""
-    extra = _row_json(list(m.extra)) if m.extra else "CAST(NULL AS VARCHAR)"
+    """Typed values plus the reason a row breaks the contract (NULL when it does not).
+
+    Parameters: ``$source``, ``$min_time``, ``$max_time`` (accepted span times) and
+    ``$max_field`` (longer text fields are cut). Nothing here may raise on any value: numbers
+    and times at the edges (NaN, infinity, 1e300, year 10000) become a reason, not an error.
+    """
+    extra = _row_json(list(m.extra), cut=True) if m.extra else "CAST(NULL AS VARCHAR)"
+    any_long = " OR ".join(_too_long(quote_ident(h)) for h in [*m.mapped.values(), *m.extra]) or "false"
     kinds = word_list(KINDS)
     synonyms = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KIND_SYNONYMS.items())
     return f"""
     WITH r AS (
-        SELECT __audit_row AS source_row,
+        SELECT __audit_row AS source_row, rowid AS raw_rowid,
                {", ".join(f"{_text(m, c)} AS r_{c}" for c in CANONICAL)},
-               {extra} AS extra
+               {extra} AS extra, {any_long} AS truncated
         FROM __raw
     ), t AS (
         SELECT *,
-            {_timestamp("r_start_time")} AS start_ts,
-            {_timestamp("r_end_time")} AS end_ts,
+            {_timestamp("r_start_time")} AS start_p,
+            {_timestamp("r_end_time")} AS end_p,
             TRY_CAST(r_duration_ms AS DOUBLE) AS dur,
             CASE WHEN lower(r_status) IN ({word_list(OK_WORDS)}) THEN 'ok'
                  WHEN lower(r_status) IN ({word_list(ERROR_WORDS)}) THEN 'error' END AS status_v,
-            TRY_CAST(TRY_CAST(r_attempt AS DOUBLE) AS INTEGER) AS attempt_v,
-            TRY_CAST(TRY_CAST(r_input_tokens AS DOUBLE) AS BIGINT) AS in_tok,
-            TRY_CAST(TRY_CAST(r_output_tokens AS DOUBLE) AS BIGINT) AS out_tok,
+            TRY_CAST(r_attempt AS DOUBLE) AS attempt_d,
+            TRY_CAST(r_input_tokens AS DOUBLE) AS in_d,
+            TRY_CAST(r_output_tokens AS DOUBLE) AS out_d,
             TRY_CAST(r_cost_usd AS DOUBLE) AS cost_v,
             CASE WHEN lower(r_eval_passed) IN ({word_list(TRUE_WORDS)}) THEN true
                  WHEN lower(r_eval_passed) IN ({word_list(FALSE_WORDS)}) THEN false END AS eval_v
         FROM r
-    ), typed AS (
-        SELECT *, COALESCE(end_ts, start_ts + to_microseconds(CAST(dur * 1000 AS BIGINT))) AS end_v
+    ), w AS (
+        SELECT *, {_in_range("start_p")} AS start_ts, {_in_range("end_p")} AS end_ts,
+            {_whole("attempt_d")} AS attempt_ok, {_whole("in_d")} AS in_ok, {_whole("out_d")} AS out_ok,
+            coalesce(isfinite(dur) AND dur BETWEEN 0 AND date_diff('millisecond', $min_time, $max_time), false)
+                AS dur_ok
         FROM t
+    ), typed AS (
+        SELECT *,
+            CASE WHEN attempt_ok THEN TRY_CAST(attempt_d AS INTEGER) END AS attempt_v,
+            CASE WHEN in_ok THEN CAST(in_d AS BIGINT) END AS in_tok,
+            CASE WHEN out_ok THEN CAST(out_d AS BIGINT) END AS out_tok,
+            COALESCE(end_ts, CASE WHEN dur_ok AND start_ts IS NOT NULL
+                                  AND dur <= date_diff('millisecond', start_ts, $max_time)
+                                  THEN start_ts + to_microseconds(CAST(dur * 1000 AS BIGINT)) END) AS end_v
+        FROM w
     )
     SELECT
         r_trace_id AS trace_id, r_span_id AS span_id, r_parent_span_id AS parent_span_id, r_name AS name,
@@ -394,41 +535,59 @@ def _staging_sql(m: ColumnMapping) -> str:
              WHEN r_kind IS NULL AND (r_model IS NOT NULL OR in_tok IS NOT NULL OR out_tok IS NOT NULL) THEN 'llm'
              ELSE CASE lower(r_kind) {synonyms} ELSE 'other' END END AS kind,
         r_agent AS agent, start_ts AS start_time, end_v AS end_time,
-        COALESCE(dur, date_diff('microsecond', start_ts, end_v) / 1000.0) AS duration_ms,
+        COALESCE(CASE WHEN dur_ok THEN dur END, date_diff('microsecond', start_ts, end_v) / 1000.0) AS duration_ms,
         status_v AS status, r_error_type AS error_type, r_error_message AS error_message,
         COALESCE(attempt_v, 1) AS attempt, r_model AS model, r_provider AS provider,
         in_tok AS input_tokens, out_tok AS output_tokens, cost_v AS cost_usd,
         r_input AS input, r_output AS output, eval_v AS eval_passed, r_metadata AS metadata,
-        extra, ? AS source_file, source_row,
+        extra, $source AS source_file, source_row, raw_rowid, truncated,
         NULLIF(concat_ws('; ',
             CASE WHEN r_trace_id IS NULL THEN 'missing trace_id' END,
             CASE WHEN r_span_id IS NULL THEN 'missing span_id' END,
             CASE WHEN r_name IS NULL THEN 'missing name' END,
             CASE WHEN r_start_time IS NULL THEN 'missing start_time' END,
-            CASE WHEN r_start_time IS NOT NULL AND start_ts IS NULL
+            CASE WHEN r_start_time IS NOT NULL AND start_p IS NULL
                  THEN 'unparseable start_time ''' || left(r_start_time, 40) || '''' END,
-            CASE WHEN r_end_time IS NOT NULL AND end_ts IS NULL
+            CASE WHEN r_end_time IS NOT NULL AND end_p IS NULL
                  THEN 'unparseable end_time ''' || left(r_end_time, 40) || '''' END,
+            CASE WHEN (start_p IS NOT NULL AND start_ts IS NULL) OR (end_p IS NOT NULL AND end_ts IS NULL)
+                 THEN 'time outside the accepted range (' || coalesce(left(r_start_time, 40), '') || ' .. '
+                      || coalesce(left(r_end_time, 40), '') || '; accepted ' || strftime($min_time, '%Y-%m-%d')
+                      || ' to ' || strftime($max_time, '%Y-%m-%d') || ', settings min_time and max_time)' END,
             CASE WHEN r_duration_ms IS NOT NULL AND dur IS NULL
                  THEN 'unparseable duration_ms ''' || left(r_duration_ms, 40) || '''' END,
+            CASE WHEN dur < 0 THEN 'negative duration_ms'
+                 WHEN dur IS NOT NULL AND NOT dur_ok
+                 THEN 'duration_ms ''' || left(r_duration_ms, 40) || ''' is not a finite duration within the '
+                      || 'accepted time range' END,
+            CASE WHEN r_end_time IS NULL AND dur_ok AND start_ts IS NOT NULL AND end_v IS NULL
+                 THEN 'start_time plus duration_ms ends after ' || strftime($max_time, '%Y-%m-%d') END,
             CASE WHEN r_end_time IS NULL AND r_duration_ms IS NULL THEN 'missing end_time and duration_ms' END,
             CASE WHEN end_v < start_ts THEN 'end_time before start_time' END,
-            CASE WHEN dur < 0 THEN 'negative duration_ms' END,
             CASE WHEN r_status IS NULL THEN 'missing status' END,
             CASE WHEN r_status IS NOT NULL AND status_v IS NULL
                  THEN 'unknown status ''' || left(r_status, 40) || ''' (expected ok or error)' END,
             CASE WHEN r_attempt IS NOT NULL AND (attempt_v IS NULL OR attempt_v < 1)
                  THEN 'attempt must be a whole number >= 1, got ''' || left(r_attempt, 40) || '''' END,
-            CASE WHEN r_input_tokens IS NOT NULL AND in_tok IS NULL THEN 'unparseable input_tokens' END,
-            CASE WHEN r_output_tokens IS NOT NULL AND out_tok IS NULL THEN 'unparseable output_tokens' END,
+            CASE WHEN r_input_tokens IS NOT NULL AND in_tok IS NULL
+                 THEN 'input_tokens must be a whole number, got ''' || left(r_input_tokens, 40) || '''' END,
+            CASE WHEN r_output_tokens IS NOT NULL AND out_tok IS NULL
+                 THEN 'output_tokens must be a whole number, got ''' || left(r_output_tokens, 40) || '''' END,
             CASE WHEN in_tok < 0 OR out_tok < 0 THEN 'negative tokens' END,
             CASE WHEN r_cost_usd IS NOT NULL AND cost_v IS NULL THEN 'unparseable cost_usd' END,
+            CASE WHEN NOT isfinite(cost_v) OR abs(cost_v) > 1e12
+                 THEN 'cost_usd must be a finite amount, got ''' || left(r_cost_usd, 40) || '''' END,
             CASE WHEN cost_v < 0 THEN 'negative cost_usd' END,
             CASE WHEN r_eval_passed IS NOT NULL AND eval_v IS NULL
                  THEN 'eval_passed must be true or false, got ''' || left(r_eval_passed, 40) || '''' END
         ), '') AS reason
     FROM typed
     """
+
+
+def _whole(expr: str) -> str:
+    """A finite whole number that fits BIGINT ("1.5" tokens are not silently rounded)."""
+    return f"coalesce(isfinite({expr}) AND {expr} = floor({expr}) AND abs({expr}) < 9e18, false)"
 
 
 # Second row with the same (trace_id, span_id), in this file or already loaded from another.
@@ -462,11 +621,12 @@ SELECT trace_id, span_id, parent_span_id, name, kind, agent, start_time, end_tim
 FROM __staged WHERE reason IS NULL
 """
 
-def insert_quarantine_sql(headers: list[str]) -> str:
-    """Bad rows with the row as the file gave it; JSON is built for those rows only."""
+def insert_quarantine_sql(headers: list[str], key: tuple[str, str] = ("__audit_row", "source_row")) -> str:
+    """Bad rows with the row as the file gave it; JSON is built for those rows only. ``key``
+    joins ``__raw`` to ``__staged`` and must be unique (one file row can make several spans)."""
     return f"""
 INSERT INTO quarantine
 SELECT ?, s.source_row, {_row_json(headers, 'r')}, s.reason
-FROM __staged s JOIN __raw r ON r.__audit_row = s.source_row
+FROM __staged s JOIN __raw r ON r.{key[0]} = s.{key[1]}
 WHERE s.reason IS NOT NULL ORDER BY s.source_row
 """

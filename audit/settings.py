@@ -4,6 +4,7 @@ are the single source for the CLI, the app and the docs."""
 from __future__ import annotations
 
 import tomllib
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,24 @@ class Settings(BaseModel):
     )
     eval_pass_threshold: float = Field(0.5, description="A numeric evaluator score at or above this passes")
     silence: list[Silence] = Field(default_factory=list, description="Rules or findings to silence")
+    # Limits on what one file may cost: generous for real exports, finite for hostile ones.
+    max_expanded_bytes: int = Field(
+        20 * 10**9, ge=1, description="Largest file size in bytes after decompression; larger files are refused"
+    )
+    max_rows: int = Field(200_000_000, ge=1, description="Most rows (lines) one file may hold; more are refused")
+    max_json_depth: int = Field(
+        128, ge=2, le=5000,
+        description="Deepest JSON nesting; a deeper record is quarantined, a deeper whole document refused",
+    )
+    max_field_chars: int = Field(
+        2**20, ge=1024, description="Text fields longer than this (characters) are stored cut, with a marker and a note"
+    )
+    min_time: datetime = Field(
+        datetime(1970, 1, 1), description="Earliest span time accepted; earlier rows are quarantined"
+    )
+    max_time: datetime = Field(
+        datetime(2200, 1, 1), description="Latest span time accepted; later rows are quarantined"
+    )
 
 
 def load_settings(path: str | Path | None, **overrides: Any) -> Settings:

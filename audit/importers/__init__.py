@@ -43,7 +43,7 @@ def detect(path: Path, sniffed: str, head: bytes) -> str:
     first = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0]
     try:
         record = json.loads(first)
-    except ValueError:
+    except (ValueError, RecursionError):  # too deep: audit.precheck quarantines or refuses it
         return "canonical"
     if isinstance(record, dict) and isinstance(record.get("messages"), list):
         return "chat"

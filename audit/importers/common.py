@@ -65,17 +65,22 @@ def type_prefix(text: str) -> str:
 def read_lines(con: duckdb.DuckDBPyConnection, path: str) -> None:
     """A JSON Lines file as ``__lines`` (n, line, is_object); lines that are not JSON objects
     go to ``__rejected_lines`` with their line number and the reason."""
+    # Lines nested too deep (found by audit.precheck before any parser runs, in the connection's
+    # variable `audit_too_deep`) are never parsed: DuckDB's JSON functions recurse per level.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE __lines AS SELECT n, line, "
-        "  left(ltrim(line), 1) = '{' AND json_valid(line) AS is_object "
+        "  list_contains(coalesce(getvariable('audit_too_deep'), []), n) AS too_deep, "
+        "  left(ltrim(line), 1) = '{' AND NOT too_deep AND json_valid(line) AS is_object "
         "FROM (SELECT row_number() OVER () AS n, line FROM read_csv(?, header = false, "
         "  columns = {'line': 'VARCHAR'}, delim = chr(31), quote = '', escape = '', auto_detect = false, "
-        "  strict_mode = false))",
+        "  strict_mode = false, max_line_size = coalesce(getvariable('audit_line_size'), 2097152)))",
         [path],
     )
     con.execute(
         "INSERT INTO __rejected_lines SELECT n, left(line, 2000), 'malformed JSON record on line ' || n "
-        "|| ': ' || CASE WHEN json_valid(line) THEN 'not a JSON object' ELSE 'not valid JSON' END "
+        "|| ': ' || CASE WHEN too_deep THEN 'nested deeper than ' || getvariable('audit_max_depth') "
+        "|| ' levels (setting max_json_depth)' WHEN json_valid(line) THEN 'not a JSON object' "
+        "ELSE 'not valid JSON' END "
         "FROM __lines WHERE trim(line) <> '' AND NOT is_object"
     )
 

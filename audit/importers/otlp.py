@@ -24,7 +24,7 @@ def _id(expr: str) -> str:
     """OTLP/JSON ids are hex; protobuf's JSON mapping writes them base64: accept both."""
     return (f"CASE WHEN {expr} IS NULL OR {expr} = '' THEN NULL "
             f"WHEN regexp_full_match({expr}, '[0-9a-fA-F]{{16}}|[0-9a-fA-F]{{32}}') THEN lower({expr}) "
-            f"ELSE lower(hex(from_base64({expr}))) END")
+            f"ELSE lower(hex(try(from_base64({expr})))) END")  # undecodable: NULL, that span is quarantined
 
 
 _VALUE = '{"stringValue":"VARCHAR","intValue":"VARCHAR","doubleValue":"VARCHAR","boolValue":"VARCHAR"}'
