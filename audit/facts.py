@@ -141,8 +141,14 @@ def inband_condition(alias: str) -> str:
     case_insensitive = "|".join(INBAND_ERROR_PATTERNS)
     tool_results = (f"({alias}.kind = 'chain' AND regexp_matches({text}, '{TOOL_RESULTS_RX}') "
                     f"AND NOT regexp_matches({alias}.output, '{OTHER_MESSAGES_RX}'))")
-    return (f"coalesce(({alias}.kind = 'tool' OR {tool_results}) AND ({regex_match(text, case_insensitive)} "
-            f"OR regexp_matches({text}, '{INBAND_EXCEPTION_RX}')), false)")
+    return (f"CASE WHEN {alias}.kind IN ('tool', 'chain') AND {alias}.output <> '' THEN "
+            f"coalesce(({alias}.kind = 'tool' OR {tool_results}) AND ({regex_match(text, case_insensitive)} "
+            f"OR regexp_matches({text}, '{INBAND_EXCEPTION_RX}')), false) ELSE false END")
+
+
+def numbered(name: str) -> str:
+    """A step name with a trailing iteration number masked ("Step 3" -> "Step #")."""
+    return f"CASE WHEN {name} LIKE '% %' THEN regexp_replace({name}, ' [0-9]+$', ' #') ELSE {name} END"
 
 
 def probe(text: str) -> str:
@@ -221,8 +227,8 @@ FEEDBACK_HINT = "(" + " OR ".join(f"s.input LIKE '%{h.replace(chr(39), chr(39) *
 # A span's own agent: its agent attribute, an agent span's name, or the agent a delegation
 # tool hands the work to (the argument naming it, see conventions.DELEGATE_ARGUMENTS).
 LIMIT_HINT = " OR ".join(f"s.input LIKE '%{h}%'" for h in LIMIT_PROMPT_HINTS)
-REACT_BROKEN = (f"coalesce(s.kind = 'llm' AND s.output LIKE '%Action:%' AND s.output NOT LIKE '%Action Input:%' "
-                f"AND regexp_matches(right(s.output, 2000), '{REACT_ACTION_RX}'), false)")
+REACT_BROKEN = (f"CASE WHEN s.kind = 'llm' AND s.output LIKE '%Action:%' AND s.output NOT LIKE '%Action Input:%' "
+                f"THEN regexp_matches(right(s.output, 2000), '{REACT_ACTION_RX}') ELSE false END")
 OWN_AGENT = ("coalesce(s.agent, CASE WHEN s.kind = 'agent' AND NOT regexp_matches(s.name, '" + HANDOFF_TOOL_RX
              + "') THEN s.name END, CASE WHEN s.kind = 'tool' "
              "AND s.input LIKE '{%' THEN coalesce(" + ", ".join(
@@ -293,12 +299,13 @@ WITH RECURSIVE tree AS (
                 ELSE s.error_message END AS error_message,
            s.inband, s.attempt, s.model, s.provider,
            s.input_tokens, s.output_tokens, s.cost_usd, s.eval_passed,
-           s.status = 'ok' AND s.kind <> 'tool' AND (
+           CASE WHEN s.status = 'ok' AND s.kind <> 'tool' AND s.output IS NOT NULL THEN
                ((s.output ILIKE '%limit%' OR s.output ILIKE '%steps%' OR s.output ILIKE '%max%')
                 AND coalesce({regex_match("left(s.output, 2000)", LIMIT_IN_OUTPUT)}, false))
                -- or the framework's own prompt for an answer after the agent ran out of steps
                OR (s.kind = 'llm' AND ({LIMIT_HINT})
-                   AND coalesce({regex_match("s.input", LIMIT_IN_INPUT)}, false))) AS limit_in_output,
+                   AND coalesce({regex_match("s.input", LIMIT_IN_INPUT)}, false))
+               ELSE false END AS limit_in_output,
            coalesce(p.name, '') AS parent_name, p.span_id IS NOT NULL AS has_parent,
            -- a failed attempt inside a model call that succeeded (a client's retry or fallback)
            p.kind = 'llm' AND p.status = 'ok' AS recovered_by_parent,
@@ -306,8 +313,7 @@ WITH RECURSIVE tree AS (
            CASE WHEN s.status = 'error' AND p.kind = 'llm' AND p.status = 'ok'
                 THEN date_diff('millisecond', s.end_time, p.end_time) END AS inner_retry_window_ms,
            -- numbered iterations of an agent loop ("Step 1", "Step 2") are one step
-           hash(regexp_replace(s.name, ' [0-9]+$', ' #'), coalesce(s.agent, ''),
-                regexp_replace(coalesce(p.name, ''), ' [0-9]+$', ' #')) AS step_key,
+           hash({numbered("s.name")}, coalesce(s.agent, ''), {numbered("coalesce(p.name, '')")}) AS step_key,
            CASE WHEN s.input IS NOT NULL AND s.input <> '' THEN hash(s.input) END AS input_key,
            CASE WHEN s.kind = 'llm' AND s.output IS NOT NULL AND s.output <> '' THEN hash(s.output) END AS output_key,
            -- a failed tool's own output is what the model reads back
@@ -321,7 +327,7 @@ WITH RECURSIVE tree AS (
                AS error_text
     FROM src s
     LEFT JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
-), steps AS (
+), steps AS MATERIALIZED (
     SELECT *,
         row_number() OVER (w) AS run_index,
         count(*) OVER (PARTITION BY trace_id, step_key) AS step_runs,
@@ -339,12 +345,13 @@ WITH RECURSIVE tree AS (
              ELSE sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) OVER (
                       PARTITION BY trace_id, step_key, input_key ORDER BY start_time, attempt, span_id)
                   - CASE WHEN status = 'ok' THEN 1 ELSE 0 END END AS prior_ok_same_input,
-        CASE WHEN input_key IS NULL THEN 1
-             ELSE count(*) OVER (PARTITION BY trace_id, step_key, input_key) END AS same_input_runs,
-        CASE WHEN output_key IS NULL THEN 1
-             ELSE count(*) OVER (PARTITION BY trace_id, step_key, output_key) END AS same_output_runs
+        coalesce(si.n, 1) AS same_input_runs, coalesce(so.n, 1) AS same_output_runs
     FROM steps
-), classified AS (
+    LEFT JOIN (SELECT trace_id, step_key, input_key, count(*) AS n FROM steps WHERE input_key IS NOT NULL
+               GROUP BY ALL) si USING (trace_id, step_key, input_key)
+    LEFT JOIN (SELECT trace_id, step_key, output_key, count(*) AS n FROM steps WHERE output_key IS NOT NULL
+               GROUP BY ALL) so USING (trace_id, step_key, output_key)
+), classified AS MATERIALIZED (
     SELECT * EXCLUDE (step_ok_runs, ok_runs_so_far),
         step_runs - run_index AS later_runs,
         step_ok_runs - ok_runs_so_far AS later_ok_runs,
