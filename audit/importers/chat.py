@@ -89,9 +89,12 @@ WITH conv AS (
         ON r.trace_id = c.trace_id AND r.call_id = json_extract_string(c.call, '$.id')
     LEFT JOIN roots v ON v.trace_id = c.trace_id
 )
-SELECT trace_id, span_id, parent_span_id, name, kind, agent, start_time, end_time, status, error_type,
-       error_message, model, input_tokens, output_tokens, input, output, eval_passed, __audit_row
-FROM (SELECT * FROM roots UNION ALL SELECT * FROM turns UNION ALL SELECT * FROM tools)
+SELECT u.trace_id, span_id, parent_span_id, name, kind, agent, start_time, end_time, status, error_type,
+       error_message, model, input_tokens, output_tokens, input, output, eval_passed,
+       -- a transcript without message times gets times that only keep the order: say so
+       CASE WHEN t.first_ts IS NULL THEN '{"synthetic_times": true}' END AS metadata, __audit_row
+FROM (SELECT * FROM roots UNION ALL SELECT * FROM turns UNION ALL SELECT * FROM tools) u
+LEFT JOIN times t ON t.trace_id = u.trace_id
 ORDER BY __audit_row, ord
 """
 
