@@ -364,12 +364,19 @@ FROM __rejects GROUP BY line
 """
 
 # Good rows get their file row number back: the k-th good row sits after every rejected
-# row r_j (the j-th, 1-based) with r_j - j < k.
+# row r_j (the j-th, 1-based) with r_j - j < k. r_j - j never decreases, so the count is the
+# largest such j: one ASOF join, linear in rows + rejects (a correlated count was rows x rejects).
 _RENUMBER_SQL = """
-UPDATE __raw SET __audit_row = __audit_row + (
-    SELECT count(*) FROM (
-        SELECT source_row - row_number() OVER (ORDER BY source_row) AS adj FROM __rejected_lines
-    ) r WHERE r.adj < __raw.__audit_row)
+CREATE OR REPLACE TEMP TABLE __raw AS
+SELECT g.* REPLACE (g.__audit_row + coalesce(r.j, 0) AS __audit_row)
+FROM __raw g
+ASOF LEFT JOIN (  -- per distinct r_j - j, the last j: rejected rows in a row share it
+    SELECT adj, max(j) AS j
+    FROM (SELECT source_row - row_number() OVER (ORDER BY source_row) AS adj,
+                 row_number() OVER (ORDER BY source_row) AS j FROM __rejected_lines)
+    GROUP BY adj
+) r ON g.__audit_row > r.adj
+ORDER BY g.__audit_row
 """
 
 
