@@ -236,12 +236,8 @@ def _compare(args: argparse.Namespace) -> int:
             audit.con.close()
 
     if args.split_at:
-        baseline = side(args.baseline, args.evals, before=args.split_at)
-        candidate = side(args.baseline, args.evals, after=args.split_at)
-        for name, report in (("before", baseline), ("at or after", candidate)):
-            if not report.summary.traces:
-                raise AuditError(f"no traces started {name} --split-at {args.split_at.isoformat()}; "
-                                 "choose a time inside the dataset")
+        baseline = _non_empty(side(args.baseline, args.evals, before=args.split_at), "before", args.split_at)
+        candidate = _non_empty(side(args.baseline, args.evals, after=args.split_at), "at or after", args.split_at)
     else:
         baseline = side(args.baseline, args.evals)
         candidate = side(args.against, args.against_evals)
@@ -253,6 +249,12 @@ def _compare(args: argparse.Namespace) -> int:
             print(f"regression: {reason}", file=sys.stderr)
         return 1
     return 0
+
+
+def _non_empty(report: AuditReport, when: str, split_at: datetime) -> AuditReport:
+    if not report.summary.traces:
+        raise AuditError(f"no traces started {when} --split-at {split_at.isoformat()}; choose a time inside the dataset")
+    return report
 
 
 def _compare_schema(args: argparse.Namespace) -> int:
