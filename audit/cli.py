@@ -231,7 +231,8 @@ def _compare(args: argparse.Namespace) -> int:
         audit = Audit.open(None, settings_file=args.settings, rules_file=args.rules, prices_file=args.prices,
                            **overrides)
         try:
-            return audit_side(audit, files, input_format=input_format, evals=evals, **period)
+            return audit_side(audit, [SourceFile.of(p) for p in files], input_format=input_format,
+                              evals=SourceFile.of(evals) if evals else None, **period)
         finally:
             audit.con.close()
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from pathlib import Path
 from statistics import NormalDist
 from typing import Literal
 
@@ -111,6 +110,9 @@ class FingerprintChange(Strict):
     baseline_findings: int
     candidate_findings: int
     traces_change: RateChange = Field(description="Share of traces with this fingerprint on each side")
+    chance_if_unchanged: float | None = Field(
+        description="New fingerprints: the probability that all its traces fall on the candidate side if its rate "
+                    "had not changed (exact conditional test: (candidate runs / all runs) ** traces)")
     example_trace_id: str = Field(description="An example trace on the candidate side (baseline when resolved)")
     example_side: Literal["baseline", "candidate"]
     remedy: str
@@ -146,7 +148,7 @@ class Comparison(Strict):
     fingerprints: list[FingerprintChange] = Field(description="New first, then persisting, then resolved")
     checklist: list[ChecklistChange] = Field(description="Items whose (overridden) score changed")
     regression: bool = Field(description="Success dropped significantly, or a new high-severity fingerprint "
-                                         "appeared in significantly more traces than the baseline's none")
+                                         "appeared in too many traces to be chance (see chance_if_unchanged)")
     regression_reasons: list[str]
 
 
@@ -217,7 +219,7 @@ def compare_reports(baseline: AuditReport, candidate: AuditReport, *, split_at: 
                        f"(95% interval of the change {success.ci[0] * 100:+.1f} to {success.ci[1] * 100:+.1f} points)")
     reasons += [f"new high-severity failure {f.fingerprint} ({f.layer} · {f.mode} at {f.step}) in "
                 f"{f.candidate_traces} traces: {f.template[:120]}"
-                for f in fingerprints if is_gating(f)]
+                for f in gating_fingerprints(fingerprints)]
     agents_b = {s.agent for s in baseline.reliability.steps if s.agent}
     agents_c = {s.agent for s in candidate.reliability.steps if s.agent}
     return Comparison(
@@ -239,13 +241,17 @@ def compare_reports(baseline: AuditReport, candidate: AuditReport, *, split_at: 
     )
 
 
-def is_gating(change: FingerprintChange) -> bool:
-    """A new, high-severity failure in significantly more traces than the baseline's none.
+def gating_fingerprints(changes: list[FingerprintChange]) -> list[FingerprintChange]:
+    """New high-severity failures too frequent to be chance.
 
-    One trace of a rare error that the baseline happened not to show is not a regression;
-    the interval (widened for the number of fingerprints) decides.
+    A new fingerprint in k candidate traces and none of the baseline's would, if its rate
+    had not changed, land all k on the candidate side with probability
+    (candidate runs / all runs) ** k; it gates below 5% shared (Bonferroni) among the new
+    high-severity fingerprints. One trace of a rare error the baseline happened not to
+    show is not a regression; ten of two hundred runs that never showed it before is.
     """
-    return change.status == "new" and change.severity == "high" and change.traces_change.verdict == "worse"
+    new_high = [f for f in changes if f.status == "new" and f.severity == "high" and f.chance_if_unchanged is not None]
+    return [f for f in new_high if (f.chance_if_unchanged or 1.0) < 0.05 / len(new_high)]
 
 
 def _side(report: AuditReport, label: str) -> SideSummary:
@@ -336,6 +342,7 @@ def _fingerprint_changes(baseline: list[Fingerprint], candidate: list[Fingerprin
             baseline_findings=fb.findings if fb else 0, candidate_findings=fc.findings if fc else 0,
             traces_change=rate_change((fb.traces if fb else 0, traces[0]), (fc.traces if fc else 0, traces[1]),
                                       False, comparisons),
+            chance_if_unchanged=(traces[1] / (traces[0] + traces[1])) ** fc.traces if fc and not fb else None,
             example_trace_id=shown.example_trace_id, example_side="candidate" if fc else "baseline",
             remedy=shown.remedy,
         ))
@@ -381,12 +388,24 @@ def _naive_utc(t: datetime | None) -> datetime | None:
     return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
-def audit_side(audit: Audit, files: list[Path], *, input_format: str | None = None, evals: Path | None = None,
-               before: datetime | None = None, after: datetime | None = None) -> AuditReport:
-    """Load one side's files into ``audit`` (optionally one period of them) and run it."""
-    audit.load([SourceFile.of(p) for p in files], input_format=input_format)
+def audit_side(audit: Audit, files: list[SourceFile], *, input_format: str | None = None,
+               evals: SourceFile | None = None, before: datetime | None = None,
+               after: datetime | None = None) -> AuditReport:
+    """Load one side's files into ``audit`` (optionally one period of them) and run it.
+
+    Raises:
+        AuditError: an unreadable file, or bad settings, rules or prices.
+    """
+    audit.load(files, input_format=input_format)
     if evals:
-        audit.load_evals(SourceFile.of(evals))
+        audit.load_evals(evals)
     if before or after:
         keep_period(audit, before=before, after=after)
     return audit.run()
+
+
+def time_range(audit: Audit) -> tuple[datetime | None, datetime | None]:
+    """First and last trace start of the loaded spans (UTC), to offer a cut time between them."""
+    first, last = audit.con.execute(
+        "SELECT min(t), max(t) FROM (SELECT min(start_time) AS t FROM spans GROUP BY trace_id)").fetchone() or (None, None)
+    return (first.replace(tzinfo=UTC) if first else None, last.replace(tzinfo=UTC) if last else None)

@@ -63,7 +63,7 @@ def _rate_row(label: str, change: RateChange) -> list[str]:
 RATE_HEADERS = ["", "baseline", "candidate", "change", "interval", "verdict", "runs needed"]
 
 
-def _tables(comparison: Comparison) -> dict[str, tuple[list[str], list[list[str]]]]:
+def comparison_tables(comparison: Comparison) -> dict[str, tuple[list[str], list[list[str]]]]:
     """Every table of the comparison as (headers, rows) of plain text, shared by Markdown and HTML."""
     c = comparison
     tables: dict[str, tuple[list[str], list[list[str]]]] = {
@@ -144,7 +144,7 @@ def comparison_markdown(comparison: Comparison) -> str:
     if c.split_at:
         out.append(f"- one dataset cut at {c.split_at:%Y-%m-%d %H:%M} UTC")
     out.append("")
-    for title, (headers, rows) in _tables(c).items():
+    for title, (headers, rows) in comparison_tables(c).items():
         out += [f"## {title}", ""]
         if not rows:
             out += ["None.", ""]
@@ -210,7 +210,7 @@ def comparison_html(comparison: Comparison) -> str:
         ("success", success_chart(c)), ("layers", layer_change_chart(c))))
     sections = "\n".join(
         f"<h2>{html.escape(title)}</h2>" + (_table(headers, rows) if rows else "<p>None.</p>")
-        for title, (headers, rows) in _tables(c).items())
+        for title, (headers, rows) in comparison_tables(c).items())
     regression = ""
     if c.regression:
         regression = ('<div class="regression"><strong>Regression</strong><ul>'

@@ -12,9 +12,14 @@ nothing loops over rows in Python.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import duckdb
 
 from audit.models import Fingerprint
+
+if TYPE_CHECKING:
+    import pandas as pd  # for the app's tables; the CLI never loads pandas
 
 TEMPLATE_MAX_CHARS = 300
 # Placeholders that protect dictionary keys ('error': ...) while quoted values are masked;
@@ -131,3 +136,23 @@ def message_templates(con: duckdb.DuckDBPyConnection, messages: list[str]) -> li
         [messages],
     ).fetchall()
     return [r[0] for r in rows]
+
+
+GROUP_COLUMNS = ("fingerprint", "layer", "mode", "step", "severity", "traces", "findings", "share_of_failed",
+                 "first_seen", "last_seen", "example_trace_id", "template", "remedy")
+
+
+def fingerprint_frame(fingerprints: list[Fingerprint]) -> pd.DataFrame:
+    """The Failures page's grouped view: one row per fingerprint, most traces first."""
+    import pandas as pd
+
+    return pd.DataFrame([f.model_dump() for f in fingerprints], columns=list(GROUP_COLUMNS))
+
+
+def findings_of(con: duckdb.DuckDBPyConnection, findings: pd.DataFrame, fingerprint_ids: list[str]) -> pd.DataFrame:
+    """The rows of a findings frame that carry one of these fingerprints."""
+    keys = con.execute(
+        "SELECT DISTINCT trace_id, span_id, rule_id FROM finding_fingerprints WHERE list_contains(?, fingerprint)",
+        [fingerprint_ids],
+    ).df()
+    return findings.merge(keys, on=["trace_id", "span_id", "rule_id"], how="inner")

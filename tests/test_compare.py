@@ -13,6 +13,7 @@ from audit.cli import main
 from audit.compare import Comparison, audit_side, compare_reports, newcombe_interval, rate_change, runs_needed
 from audit.compare_report import layer_change_chart, render_comparison
 from audit.engine import Audit
+from audit.ingest import SourceFile
 from audit.models import AuditReport
 from audit.sample import write_sample
 
@@ -63,7 +64,7 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def reports(datasets: dict[str, Path]) -> dict[str, AuditReport]:
-    return {name: audit_side(Audit.open(), [path]) for name, path in datasets.items()}
+    return {name: audit_side(Audit.open(), [SourceFile.of(path)]) for name, path in datasets.items()}
 
 
 def test_known_changes_give_exactly_those_verdicts(reports: dict[str, AuditReport]) -> None:
@@ -167,3 +168,16 @@ def test_compare_schema_is_published(capsys: pytest.CaptureFixture[str]) -> None
     schema = json.loads(capsys.readouterr().out)
     assert json.loads((REPO / "docs" / "compare.schema.json").read_text()) == schema
     assert {"success", "layers", "fingerprints", "regression"} <= set(schema["required"])
+
+
+def test_a_new_high_severity_error_gates_only_when_it_cannot_be_chance(reports: dict[str, AuditReport]) -> None:
+    from audit.compare import gating_fingerprints
+
+    c = compare_reports(reports["baseline"], reports["candidate"])
+    new_high = [f for f in c.fingerprints if f.status == "new" and f.severity == "high"]
+    assert len(new_high) >= 2
+    rare, frequent = min(new_high, key=lambda f: f.candidate_traces), max(new_high, key=lambda f: f.candidate_traces)
+    assert rare.chance_if_unchanged == pytest.approx(0.5 ** rare.candidate_traces)  # equal sides
+    gating = gating_fingerprints(c.fingerprints)
+    assert frequent in gating and (rare.candidate_traces > 3 or rare not in gating)
+    assert all(f.chance_if_unchanged is None for f in c.fingerprints if f.status != "new")
