@@ -177,7 +177,7 @@ def layer_change_chart(comparison: Comparison) -> go.Figure:
         hovertemplate="%{x}: %{customdata[0]} → %{customdata[1]} (%{y:+.1f} pts, %{customdata[2]})<extra></extra>",
     ))
     fig.add_hline(y=0, line_color="#555", line_width=1)
-    fig.update_layout(title="Change in failed traces by layer (candidate − baseline, with interval)",
+    fig.update_layout(title="Change in failed traces by layer (with interval)",
                       xaxis_title="root-cause layer", yaxis_title="change in failed traces (points)",
                       template="plotly_white", margin={"l": 60, "r": 20, "t": 60, "b": 50}, showlegend=False)
     return fig

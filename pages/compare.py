@@ -175,7 +175,9 @@ def fingerprint_tables(c: Comparison, base: Side, cand: Side) -> None:
             frame = pd.DataFrame([{
                 "fingerprint": f.fingerprint, "layer": f.layer, "mode": f.mode, "step": f.step,
                 "severity": f.severity, "baseline traces": f.baseline_traces, "candidate traces": f.candidate_traces,
-                "change": f.traces_change.verdict, "example trace": f.example_trace_id, "side": f.example_side,
+                **({"chance if unchanged": f"{f.chance_if_unchanged:.2%}"} if status == "new"
+                   else {"change": f.traces_change.verdict}),
+                "example trace": f.example_trace_id, "side": f.example_side,
                 "template": f.template, "remedy": f.remedy} for f in rows])
             event = st.dataframe(frame, width="stretch", hide_index=True, on_select="rerun",
                                  selection_mode="single-row", key=f"compare_fp_{status}")
@@ -219,7 +221,7 @@ def page() -> None:
     verdict_box = {"better": st.success, "worse": st.error}.get(c.verdict, st.info)
     verdict_box(headline(c))
     if c.regression:
-        st.error("**Regression.** " + " ".join(f"{r}." for r in c.regression_reasons))
+        st.error("**Regression.** " + "; ".join(c.regression_reasons))
     side_metrics(c)
     left, right = st.columns(2)
     left.plotly_chart(success_chart(c), width="stretch", key="compare_success_chart")

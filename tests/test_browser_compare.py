@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -89,11 +90,19 @@ def test_compare_two_uploads_charts_and_downloads(server: str, browser: Browser,
     assert "Traceback" not in body
     assert "before_fix.csv" in body and "after_fix.csv" in body
     assert "Regression." in body and "unknown_tool" in body
-    expect(page.locator("[data-testid='stPlotlyChart']")).to_have_count(2)
+    expect(page.locator("[data-testid='stPlotlyChart']")).to_have_count(2, timeout=60_000)
     expect(page.locator(".js-plotly-plot .gtitle", has_text="Change in failed traces by layer")).to_be_visible()
     expect(page.get_by_role("tab", name="New (")).to_be_visible()
-    page.get_by_role("tab", name="Resolved (").click()
+    # a row of the new fingerprints opens its example trace (the grid is a canvas: click the row's selector)
+    grid = page.locator("[data-testid='stDataFrame']:visible").last
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)
+    wait_idle(page)
+    expect(page.get_by_text(re.compile(r"^Example trace tr-"))).to_be_visible(timeout=60_000)
+    expect(page.locator("[data-testid='stPlotlyChart']")).to_have_count(3)
     shot(page, "20-compare-two-uploads")
+    page.get_by_role("tab", name="Resolved (").click()
 
     report = json.loads(download(page, "JSON comparison"))
     layers = {lc["layer"]: lc["failures"]["verdict"] for lc in report["layers"]}
