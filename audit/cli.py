@@ -95,6 +95,7 @@ def _compare_parsers(sub: Any) -> None:
     cmp.add_argument("--rules", type=Path, help="extra rules (TOML or YAML), for both sides")
     cmp.add_argument("--prices", type=Path, help="price table replacing the bundled one (TOML or YAML)")
     cmp.add_argument("--settings", type=Path, help="settings file (TOML or YAML), for both sides")
+    cmp.add_argument("--redact", action="store_true", help="mask e-mails, API keys, bearer tokens, card numbers")
     cmp.add_argument("--fail-on-regression", action="store_true",
                      help="exit 1 when success drops significantly or a new high-severity fingerprint appears")
     cmp.add_argument("--format", choices=["json", "md", "html"], default="md", help="export format (default md)")
@@ -221,6 +222,7 @@ def _schema(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from audit.compare import audit_side, compare_reports
     from audit.compare_report import headline, render_comparison
+    from audit.redact import redact_report
 
     if bool(args.against) == bool(args.split_at):
         raise AuditError("give the candidate's files with --against, or one dataset and --split-at TIME (not both)")
@@ -231,8 +233,9 @@ def _compare(args: argparse.Namespace) -> int:
         audit = Audit.open(None, settings_file=args.settings, rules_file=args.rules, prices_file=args.prices,
                            **overrides)
         try:
-            return audit_side(audit, [SourceFile.of(p) for p in files], input_format=input_format,
-                              evals=SourceFile.of(evals) if evals else None, **period)
+            report = audit_side(audit, [SourceFile.of(p) for p in files], input_format=input_format,
+                                evals=SourceFile.of(evals) if evals else None, **period)
+            return redact_report(report) if args.redact else report
         finally:
             audit.con.close()
 

@@ -181,3 +181,19 @@ def test_a_new_high_severity_error_gates_only_when_it_cannot_be_chance(reports: 
     gating = gating_fingerprints(c.fingerprints)
     assert frequent in gating and (rare.candidate_traces > 3 or rare not in gating)
     assert all(f.chance_if_unchanged is None for f in c.fingerprints if f.status != "new")
+
+
+def test_cli_redacts_both_sides(tmp_path: Path) -> None:
+    from helpers import root, span, write_csv
+
+    key = "sk-abcdefghijklmnopqrstuvwx"
+    base = write_csv(tmp_path / "base.csv", [root("b1"), span("a", "call_api", trace="b1", kind="tool")])
+    cand = write_csv(tmp_path / "cand.csv", [
+        root("c1", status="error"),
+        span("a", "call_api", trace="c1", kind="tool", status="error", error_type="AuthenticationError",
+             error_message=f"auth failed for key {key}")])
+    plain, redacted = tmp_path / "plain.md", tmp_path / "redacted.md"
+    assert main(["compare", str(base), "--against", str(cand), "--output", str(plain)]) == 0
+    assert main(["compare", str(base), "--against", str(cand), "--redact", "--output", str(redacted)]) == 0
+    assert key in plain.read_text()
+    assert key not in redacted.read_text() and "[REDACTED-KEY]" in redacted.read_text()
