@@ -139,16 +139,18 @@ def test_cli_gate_fails_on_regression_and_passes_without(datasets: dict[str, Pat
                  "--fail-on-regression", "--output", str(tmp_path / "same.md")]) == 0
 
 
-def test_cli_split_at_cuts_one_dataset_in_two(datasets: dict[str, Path], tmp_path: Path) -> None:
-    both = tmp_path / "both.csv"
-    base = datasets["baseline"].read_text().splitlines(keepends=True)
-    cand = datasets["candidate"].read_text().splitlines(keepends=True)
-    both.write_text("".join(base + cand[1:]))
+def test_cli_split_at_cuts_one_dataset_in_two(tmp_path: Path) -> None:
+    small, both = 600, tmp_path / "both.csv"
+    write_sample(tmp_path / "before.csv", small, seed=41, shares=BASELINE_SHARES)
+    write_sample(tmp_path / "after.csv", small, seed=42, shares=CANDIDATE_SHARES,
+                 start=datetime(2026, 11, 1, tzinfo=UTC))
+    before, after = ((tmp_path / f).read_text().splitlines(keepends=True) for f in ("before.csv", "after.csv"))
+    both.write_text("".join(before + after[1:]))
     out = tmp_path / "split.json"
     assert main(["compare", str(both), "--split-at", "2026-11-01T00:00Z", "--format", "json",
                  "--output", str(out)]) == 0
     c = Comparison.model_validate_json(out.read_text())
-    assert (c.baseline.traces, c.candidate.traces) == (TRACES, TRACES)
+    assert (c.baseline.traces, c.candidate.traces) == (small, small)
     assert c.split_at == datetime(2026, 11, 1, tzinfo=UTC)
     layers = {lc.layer: lc.failures.verdict for lc in c.layers}
     assert (layers["handoff"], layers["routing"]) == ("better", "worse")
