@@ -18,6 +18,7 @@ PAGES = [
     st.Page("pages/costs.py", title="Costs", icon="💸"),
     st.Page("pages/checklist.py", title="Checklist", icon="✅"),
     st.Page("pages/export.py", title="Export", icon="📦"),
+    st.Page("pages/compare.py", title="Compare", icon="⚖️"),
 ]
 page = st.navigation(PAGES)
 

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,13 +74,53 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of the JSON report",
                    description="Print the JSON Schema that the JSON export follows.")
+    _compare_parsers(sub)
     return parser
+
+
+def _compare_parsers(sub: Any) -> None:
+    """``compare`` (two audits, or one dataset cut in two) and ``compare-schema``."""
+    cmp = sub.add_parser(
+        "compare", help="compare a baseline audit with a candidate (prove a fix; gate CI on regressions)",
+        description="Audit BASELINE files and CANDIDATE files (or one dataset cut at --split-at) and report what "
+                    "changed, with 95%% intervals and verdicts. Exit 1 with --fail-on-regression when success drops "
+                    "significantly or a new high-severity failure appears.")
+    cmp.add_argument("baseline", nargs="+", type=Path, metavar="BASELINE", help="trace files of the baseline")
+    cmp.add_argument("--against", nargs="+", type=Path, metavar="CANDIDATE", help="trace files of the candidate")
+    cmp.add_argument("--split-at", type=_utc_time, metavar="TIME",
+                     help="one dataset: traces that started before TIME are the baseline, the rest the candidate "
+                          "(ISO 8601, e.g. 2026-11-20T00:00Z)")
+    cmp.add_argument("--input-format", choices=["auto", *FORMATS], default="auto",
+                     help="export format of the trace files (default: detected from each file)")
+    cmp.add_argument("--evals", type=Path, help="evaluator verdicts of the baseline (of both sides with --split-at)")
+    cmp.add_argument("--against-evals", type=Path, help="evaluator verdicts of the candidate")
+    cmp.add_argument("--rules", type=Path, help="extra rules (TOML or YAML), for both sides")
+    cmp.add_argument("--prices", type=Path, help="price table replacing the bundled one (TOML or YAML)")
+    cmp.add_argument("--settings", type=Path, help="settings file (TOML or YAML), for both sides")
+    cmp.add_argument("--redact", action="store_true", help="mask e-mails, API keys, bearer tokens, card numbers")
+    cmp.add_argument("--fail-on-regression", action="store_true",
+                     help="exit 1 when success drops significantly or a new high-severity fingerprint appears")
+    cmp.add_argument("--format", choices=["json", "md", "html"], default="md", help="export format (default md)")
+    cmp.add_argument("--output", "-o", default="-", help="output file ('-' for stdout, the default)")
+    _settings_flags(cmp)
+    sub.add_parser("compare-schema", help="print the JSON Schema of the JSON comparison",
+                   description="Print the JSON Schema that `compare --format json` follows (docs/compare.schema.json).")
+
+
+def _utc_time(text: str) -> datetime:
+    """An ISO 8601 time; no offset means UTC."""
+    try:
+        t = datetime.fromisoformat(text.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-20T00:00Z)") from e
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"report": _report, "sample": _sample, "rules": _rules, "schema": _schema}[args.command](args)
+        return {"report": _report, "sample": _sample, "rules": _rules, "schema": _schema, "compare": _compare,
+                "compare-schema": _compare_schema}[args.command](args)
     except AuditError as e:
         print(f"error: {terminal_safe(e.one_line())}", file=sys.stderr)
         return 2
@@ -209,4 +250,53 @@ def rules_markdown(rules: list[Any]) -> str:
 
 def _schema(args: argparse.Namespace) -> int:
     print(json.dumps(AuditReport.model_json_schema(), indent=2))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from audit.compare import audit_side, compare_reports
+    from audit.compare_report import headline, render_comparison
+    from audit.redact import redact_report
+
+    if bool(args.against) == bool(args.split_at):
+        raise AuditError("give the candidate's files with --against, or one dataset and --split-at TIME (not both)")
+    overrides = {k: getattr(args, k) for k in Settings.model_fields if getattr(args, k, None) is not None}
+    input_format = None if args.input_format == "auto" else args.input_format
+
+    def side(files: list[Path], evals: Path | None, **period: datetime) -> AuditReport:
+        audit = Audit.open(None, settings_file=args.settings, rules_file=args.rules, prices_file=args.prices,
+                           **overrides)
+        try:
+            report = audit_side(audit, [SourceFile.of(p) for p in files], input_format=input_format,
+                                evals=SourceFile.of(evals) if evals else None, **period)
+            return redact_report(report) if args.redact else report
+        finally:
+            audit.con.close()
+
+    if args.split_at:
+        baseline = _non_empty(side(args.baseline, args.evals, before=args.split_at), "before", args.split_at)
+        candidate = _non_empty(side(args.baseline, args.evals, after=args.split_at), "at or after", args.split_at)
+    else:
+        baseline = side(args.baseline, args.evals)
+        candidate = side(args.against, args.against_evals)
+    comparison = compare_reports(baseline, candidate, split_at=args.split_at)
+    _write(render_comparison(comparison, args.format), args.output)
+    print(headline(comparison).replace("**", ""), file=sys.stderr)
+    if args.fail_on_regression and comparison.regression:
+        for reason in comparison.regression_reasons:
+            print(f"regression: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _non_empty(report: AuditReport, when: str, split_at: datetime) -> AuditReport:
+    if not report.summary.traces:
+        raise AuditError(f"no traces started {when} --split-at {split_at.isoformat()}; choose a time inside the dataset")
+    return report
+
+
+def _compare_schema(args: argparse.Namespace) -> int:
+    from audit.compare import Comparison
+
+    print(json.dumps(Comparison.model_json_schema(), indent=2))
     return 0

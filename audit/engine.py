@@ -16,6 +16,7 @@ from audit.classify import classify
 from audit.cost import PriceTable, compute_cost, load_prices
 from audit.db import connect
 from audit.evals import load_evals
+from audit.fingerprints import build_fingerprints, summarise_fingerprints
 from audit.ingest import LoadResult, SourceFile, load_traces
 from audit.models import (
     AuditReport,
@@ -82,6 +83,7 @@ class Audit:
 
     def classify(self) -> None:
         classify(self.con, self.rules, self.settings)
+        build_fingerprints(self.con)
 
     def run(self, redact: bool = False) -> AuditReport:
         """Classify, compute reliability, cost and checklist; the whole audit as one model.
@@ -103,7 +105,7 @@ class Audit:
         summary = self._summary(findings, reliability.observed_success, reliability.predicted_success, cost)
         report = AuditReport(
             summary=summary, findings=findings, reliability=reliability, cost=cost,
-            checklist=checklist, quarantine=quarantine,
+            checklist=checklist, quarantine=quarantine, fingerprints=summarise_fingerprints(self.con),
         )
         return report
 

@@ -125,6 +125,7 @@ def to_markdown(report: AuditReport, max_findings: int = 50) -> str:
         out.append(f"| {layer} | {n} | {money(lc.monthly_loss_usd)} | {payback} |")
     out += ["", "## Top failure modes", "", "| layer | mode | failed traces |", "|---|---|---|"]
     out += [f"| {_md(layer)} | {_md(mode)} | {n} |" for layer, mode, n in s.top_modes]
+    out += fingerprints_markdown(report)
     out += ["", "## Checklist", "", "| item | layer | score | evidence | remedy |", "|---|---|---|---|---|"]
     for item in report.checklist:
         score = item.score if not item.override else f"{item.override} (overridden from {item.score}: {_md(item.override_note)})"
@@ -222,6 +223,7 @@ th{{background:#f6f6f6}} .chart{{min-height:380px}} .chip{{color:#fff;border-rad
 <div class="kpis">{kpi_html}</div>
 <h2>Charts</h2>
 <div class="grid">{charts}</div>
+<h2>Top error fingerprints</h2>{fingerprints_html(report)}
 <h2>Checklist</h2>{checklist}
 <h2>Findings ({len(findings):,}; first {min(len(findings), max_findings):,} shown)</h2>{findings_table}
 <h2>Cost</h2>
@@ -232,3 +234,30 @@ no known price{(': ' + html.escape(', '.join(c.unpriced_models))) if c.unpriced_
 <footer>{prov}</footer>
 </body></html>
 """
+
+
+TOP_FINGERPRINTS = 10
+
+
+def _fingerprint_rows(report: AuditReport, limit: int) -> list[list[Any]]:
+    return [[f.fingerprint, f"{f.layer} · {f.mode}", f.step or "", f.severity, f.traces, f"{f.share_of_failed:.0%}",
+             f.template, f.example_trace_id] for f in report.fingerprints[:limit]]
+
+
+FINGERPRINT_HEADERS = ["fingerprint", "layer · mode", "step", "severity", "traces", "share of failed runs",
+                       "message template", "example trace"]
+
+
+def fingerprints_markdown(report: AuditReport, limit: int = TOP_FINGERPRINTS) -> list[str]:
+    """The most frequent error fingerprints as a Markdown section (lines)."""
+    out = ["", f"## Top error fingerprints ({min(limit, len(report.fingerprints))} of {len(report.fingerprints)})", ""]
+    if not report.fingerprints:
+        return [*out, "None."]
+    out += ["| " + " | ".join(FINGERPRINT_HEADERS) + " |", "|" + "---|" * len(FINGERPRINT_HEADERS)]
+    return out + ["| " + " | ".join(_md(v) for v in row) + " |" for row in _fingerprint_rows(report, limit)]
+
+
+def fingerprints_html(report: AuditReport, limit: int = TOP_FINGERPRINTS) -> str:
+    if not report.fingerprints:
+        return "<p>None.</p>"
+    return _table(FINGERPRINT_HEADERS, _fingerprint_rows(report, limit))

@@ -191,6 +191,29 @@ class Summary(Strict):
     provenance: Provenance
 
 
+class Fingerprint(Strict):
+    """One failure as it recurs: findings with the same layer, mode, step and message template."""
+
+    fingerprint: str = Field(description="Stable id: 'fp-' + md5 of layer|mode|step|template (first 12 hex)")
+    layer: FindingLayer
+    mode: str
+    step: str | None
+    template: str = Field(description="The error text with ids, numbers, hex, UUIDs, quoted values, paths, URLs "
+                                      "and timestamps masked")
+    rule_id: str
+    severity: Literal["high", "medium", "low"] = Field(description="The most severe of its findings")
+    findings: int
+    traces: int
+    failed_traces: int
+    root_cause_traces: int = Field(description="Failed traces whose root cause (primary finding) it is")
+    share_of_failed: float = Field(description="Its failed traces over all failed traces")
+    first_seen: datetime | None
+    last_seen: datetime | None
+    example_trace_id: str
+    example_span_id: str
+    remedy: str
+
+
 class AuditReport(Strict):
     """Everything the audit found; the JSON export is exactly this model."""
 
@@ -200,3 +223,5 @@ class AuditReport(Strict):
     cost: Cost
     checklist: list[ChecklistItem]
     quarantine: list[QuarantineRow]
+    fingerprints: list[Fingerprint] = Field(
+        default_factory=list, description="Error fingerprints of the unsilenced findings, most traces first")

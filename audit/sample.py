@@ -355,12 +355,21 @@ def _inject(b: TraceBuilder, mode: str, step: Step, rid: str, query: str, pipe: 
     raise ValueError(f"unknown mode {mode}")
 
 
-def generate(traces: int, seed: int) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
-    """Yield (spans, label) per trace, deterministically for a seed."""
+def generate(traces: int, seed: int, shares: dict[str, float] | None = None,
+             start: datetime = datetime(2026, 10, 1, tzinfo=UTC)) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
+    """Yield (spans, label) per trace, deterministically for a seed.
+
+    ``shares`` overrides the share of traces of some failure modes (``INJECTED`` names
+    them), e.g. ``{"output_parse_error": 0}`` for a pipeline whose parsing was fixed:
+    datasets with known changes for comparisons.
+    """
+    unknown = set(shares or {}) - {mode for _, mode, _ in INJECTED}
+    if unknown:
+        raise ValueError(f"unknown failure mode(s) {', '.join(sorted(unknown))}")
     rng = random.Random(seed)
-    start = datetime(2026, 10, 1, tzinfo=UTC)
     cumulative, acc = [], 0.0
-    for layer, mode, share in INJECTED:
+    for layer, mode, default in INJECTED:
+        share = (shares or {}).get(mode, default)
         acc += share
         cumulative.append((acc, layer, mode))
     for i in range(traces):
@@ -386,8 +395,12 @@ def labels_path_for(output: Path) -> Path:
     return output.with_name(f"{base}_labels.csv")
 
 
-def write_sample(output: str | Path, traces: int, seed: int = 7) -> tuple[int, Path]:
-    """Write spans CSV (``.csv`` or ``.csv.gz``) and its labels file; returns (spans, labels path)."""
+def write_sample(output: str | Path, traces: int, seed: int = 7, shares: dict[str, float] | None = None,
+                 start: datetime = datetime(2026, 10, 1, tzinfo=UTC)) -> tuple[int, Path]:
+    """Write spans CSV (``.csv`` or ``.csv.gz``) and its labels file; returns (spans, labels path).
+
+    ``shares`` and ``start`` as in ``generate``.
+    """
     out = Path(output)
     labels = labels_path_for(out)
     n = 0
@@ -396,7 +409,7 @@ def write_sample(output: str | Path, traces: int, seed: int = 7) -> tuple[int, P
         labs = csv.DictWriter(lf, fieldnames=("trace_id", "layer", "mode", "failed"))
         spans.writeheader()
         labs.writeheader()
-        for rows, label in generate(traces, seed):
+        for rows, label in generate(traces, seed, shares, start):
             spans.writerows(rows)
             labs.writerow(label)
             n += len(rows)

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from audit import charts
+from audit.fingerprints import findings_of, fingerprint_frame
 from pages.common import current, guarded, layer_badge
 
 MAX_ROWS = 5000  # rows sent to the browser; filters narrow, the CSV export has them all
@@ -46,6 +47,13 @@ def page() -> None:
         view = view[view["primary"]]
     if window:
         view = view[(view["start_time"] >= window[0]) & (view["start_time"] <= window[1])]
+    if st.toggle("Group by error fingerprint", key="group_by_fingerprint",
+                 help="Same layer, mode, step and message once ids, numbers, quoted values, paths are masked"):
+        groups = fingerprint_frame(loaded.report.fingerprints)
+        picked = st.dataframe(groups, width="stretch", height=280, hide_index=True, on_select="rerun",
+                              selection_mode="multi-row", key="fingerprint_table")
+        if picked and picked.selection.rows:  # narrow the findings below to the chosen fingerprints
+            view = findings_of(loaded.audit.con, view, groups.iloc[picked.selection.rows]["fingerprint"].tolist())
 
     shown = min(len(view), MAX_ROWS)
     st.caption(f"{len(view):,} of {len(findings):,} findings · {view['trace_id'].nunique():,} traces"
