@@ -381,8 +381,16 @@ ORDER BY g.__audit_row
 
 
 def is_json_lines(head: bytes) -> bool:
-    """One JSON object per line (JSON Lines), as opposed to one document (array or object)."""
-    first = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0].rstrip()
+    """One JSON object per line (JSON Lines), as opposed to one document (array or object).
+
+    Decided by the first line's structure, however long it is: a line that runs past the
+    sniffed bytes and opens an object is a compact record (real OTLP lines reach ~1 MB),
+    never a pretty-printed document, whose first line is short.
+    """
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if b"\n" not in stripped and stripped.startswith(b"{") and len(head) >= SNIFF_BYTES:
+        return True
+    first = stripped.split(b"\n", 1)[0].rstrip()
     try:
         return isinstance(json.loads(first), dict)
     except RecursionError:  # nested too deep for Python: one object on the line all the same

@@ -205,3 +205,18 @@ def test_loader_leaves_no_scratch_tables(tmp_path: Path) -> None:
     load_traces(con, [SourceFile.of(jl), SourceFile.of(write_csv(tmp_path / "t.csv", [root()]))])
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert not {t for t in tables if t.startswith("__")}, tables
+
+
+def test_json_lines_detected_when_the_first_line_is_longer_than_the_sniff(tmp_path: Path) -> None:
+    """A real OTLP export request per line runs to ~1 MB: still JSON Lines, read line by line."""
+    from audit.ingest import SNIFF_BYTES, is_json_lines
+
+    big = {"trace_id": "t1", "span_id": "s1", "name": "step", "start_time": "2026-01-01T00:00:00Z",
+           "duration_ms": 5, "status": "ok", "output": "x" * (2 * SNIFF_BYTES)}
+    path = tmp_path / "spans.jsonl"
+    path.write_text(json.dumps(big) + "\n" + json.dumps({**big, "span_id": "s2"}) + "\n")
+    assert is_json_lines(path.read_bytes()[:SNIFF_BYTES])
+    assert not is_json_lines(b'{\n  "resourceSpans": [\n')
+    audit = Audit.open()
+    [res] = audit.load([SourceFile.of(path)])
+    assert (res.rows_loaded, res.rows_quarantined) == (2, 0)
