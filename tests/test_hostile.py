@@ -254,6 +254,7 @@ def test_latin1_and_utf16_files_load_with_a_note(tmp_path: Path) -> None:
         [result] = audit.load([SourceFile.of(path)])
         assert any(encoding in n for n in result.notes)
         assert audit.con.execute("SELECT name FROM spans").fetchone() == (text,)
+        assert not list(tempdir.private_temp_dir().glob("*.utf8.*"))  # the UTF-8 copy is gone
 
 
 def test_huge_field_is_truncated_with_marker_and_note(tmp_path: Path) -> None:
