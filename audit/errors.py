@@ -37,9 +37,9 @@ class LimitError(InputFileError):
 
     def __init__(self, file: str, what: str, setting: str) -> None:
         flag = "--" + setting.replace("_", "-")
-        super().__init__(f"{file} {what}: the limit is the setting `{setting}`; raise it with {flag} "
-                         f"or `{setting} = ...` in the settings file (in the app: the settings file of the "
-                         "server) if the file is trusted", file=file)
+        super().__init__(f"{file} {what}: the limit is the setting `{setting}`; if the file is trusted, raise "
+                         f"it with {flag} or `{setting} = ...` in a settings file (python -m audit report "
+                         "--settings FILE)", file=file)
         self.setting = setting
 
 

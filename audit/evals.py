@@ -74,7 +74,12 @@ def load_evals(con: duckdb.DuckDBPyConnection, source: SourceFile, settings: Set
     con.execute("BEGIN TRANSACTION")
     try:
         fmt, head = sniff(source.path)
-        rejects, _ = read_raw(con, prechecked(con, source, fmt, head, settings), fmt)
+        readable = prechecked(con, source, fmt, head, settings)
+        try:
+            rejects, _ = read_raw(con, readable, fmt)
+        finally:
+            if readable.path != source.path:  # a transcoded copy: DuckDB has read it
+                readable.path.unlink(missing_ok=True)
         headers = raw_headers(con)
         shape = detect_shape(headers)
         if shape is None:

@@ -162,6 +162,18 @@ def _load_one(
     fmt, head = sniff(source.path)
     json_lines = fmt == "json" and is_json_lines(head)
     checked = precheck(source.path, source.name, fmt, json_lines, settings) if fmt != "parquet" else None
+    try:
+        return _load_checked(con, source, overrides, input_format, settings, fmt, head, checked)
+    finally:
+        if checked and checked.read_path != source.path:  # a transcoded copy: DuckDB has read it
+            checked.read_path.unlink(missing_ok=True)
+
+
+def _load_checked(
+    con: duckdb.DuckDBPyConnection, source: SourceFile, overrides: dict[str, str] | None,
+    input_format: str | None, settings: Settings, fmt: str, head: bytes, checked: Checked | None,
+) -> LoadResult:
+    json_lines = fmt == "json" and is_json_lines(head)
     readable = SourceFile(checked.read_path if checked else source.path, source.name)
     set_reader_variables(con, checked, settings)
     export = input_format or importers.detect(source.path, fmt, head)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import os
+import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -104,8 +106,10 @@ def _pass(path: Path, name: str, fmt: str, json_lines: bool, settings: Settings,
                 errors = "strict" if encoding == "utf-16" else "cp1252_as_latin1"
                 decode = codecs.getincrementaldecoder(encoding)(errors=errors)
                 checked.encoding = encoding
-                checked.read_path = private_temp_dir() / f"{_safe_stem(name)}.utf8{_suffix(name)}"
-                out = checked.read_path.open("wb")
+                fd, copy = tempfile.mkstemp(prefix=f"{_safe_stem(name)}.", suffix=f".utf8{_suffix(name)}",
+                                            dir=private_temp_dir())
+                checked.read_path = Path(copy)
+                out = os.fdopen(fd, "wb")
             if decode is not None and out is not None:
                 try:
                     data = decode.decode(chunk).encode("utf-8")

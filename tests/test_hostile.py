@@ -57,7 +57,7 @@ def deep(levels: int, open_: str = "[", close: str = "]") -> str:
     return open_ * levels + close * levels
 
 
-def otlp_span(span_id: str, start: str = "1767225600000000000", end: str = "1767225601000000000",
+def otlp_span(span_id: str, start: str | int = "1767225600000000000", end: str = "1767225601000000000",
               parent: str = "") -> dict[str, Any]:
     return {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": span_id, "parentSpanId": parent,
             "name": "step", "startTimeUnixNano": start, "endTimeUnixNano": end, "status": {"code": 1}}
@@ -109,8 +109,9 @@ CORPUS: dict[str, tuple[str, bytes, int | None, str]] = {
                                                   duration_ms="9e15")]), 8, "outside the accepted range"),
     "year_10000_end": ("t.csv", csv_bytes([row("root", end_time="10000-01-01T00:00:00")]), 1, ""),
     "otlp_time_beyond_int64": ("t.json", otlp_doc([otlp_span("00f067aa0ba902b7"),
-                                                   otlp_span("00f067aa0ba902b8", start="100000000000000000000",
-                                                             parent="00f067aa0ba902b7")]), 2, ""),
+                                                   otlp_span("00f067aa0ba902b8", start=100000000000000000000,
+                                                             parent="00f067aa0ba902b7")]), 2,
+                               "outside the accepted range"),
     "otlp_undecodable_span_id": ("t.json", otlp_doc([otlp_span("00f067aa0ba902b7"),
                                                      otlp_span("!!not-base64!!", parent="00f067aa0ba902b7")]), 2, ""),
     "cost_edges": ("t.csv", csv_bytes([row("root", cost_usd="0.5")] + [
@@ -253,6 +254,7 @@ def test_latin1_and_utf16_files_load_with_a_note(tmp_path: Path) -> None:
         [result] = audit.load([SourceFile.of(path)])
         assert any(encoding in n for n in result.notes)
         assert audit.con.execute("SELECT name FROM spans").fetchone() == (text,)
+        assert not list(tempdir.private_temp_dir().glob("*.utf8.*"))  # the UTF-8 copy is gone
 
 
 def test_huge_field_is_truncated_with_marker_and_note(tmp_path: Path) -> None:
