@@ -149,7 +149,7 @@ def test_langsmith_runs_jsonl() -> None:
     failed_call = spans["5f0c1e2a-0000-4000-8000-000000000002"]
     assert (failed_call["kind"], failed_call["status"], failed_call["error_type"], failed_call["model"],
             failed_call["agent"], failed_call["input_tokens"]) == ("llm", "error", "RateLimitError", "gpt-4o",
-                                                                  "agent", 1100)
+                                                                  None, 1100)  # a plain graph's node is no agent
     retry = spans["5f0c1e2a-0000-4000-8000-000000000003"]
     assert (retry["input_tokens"], retry["output_tokens"]) == (1100, 150)  # from outputs.usage_metadata
     assert spans["5f0c1e2a-0000-4000-8000-000000000001"]["input_tokens"] is None  # chains do not re-count tokens
@@ -362,3 +362,25 @@ def test_chat_transcript_message_timestamps_are_used(tmp_path: Path) -> None:
                              "FROM spans ORDER BY start_time, span_id").fetchall()
     assert rows == [("c1:m1", "10:00:00", "10:00:02"), ("c1:root", "10:00:00", "10:00:06"),
                     ("c1:t1", "10:00:02", "10:00:05"), ("c1:m3", "10:00:05", "10:00:06")]
+
+
+def test_langsmith_subgraph_namespace_names_the_agent(tmp_path: Path) -> None:
+    """LangGraph runs each agent of a multi-agent graph as a subgraph node: its outer node is the agent."""
+    rows = [
+        {"id": "r1", "trace_id": "r1", "parent_run_id": None, "run_type": "chain", "name": "LangGraph",
+         "start_time": "2026-01-01T00:00:00", "end_time": "2026-01-01T00:00:09", "status": "success",
+         "extra": {"metadata": {}}},
+        {"id": "r2", "trace_id": "r1", "parent_run_id": "r1", "run_type": "llm", "name": "ChatOpenAI",
+         "start_time": "2026-01-01T00:00:01", "end_time": "2026-01-01T00:00:02", "status": "success",
+         "extra": {"metadata": {"langgraph_node": "agent",
+                                "langgraph_checkpoint_ns": "billing_agent:1f0|agent:2a1"}}},
+        {"id": "r3", "trace_id": "r1", "parent_run_id": "r1", "run_type": "llm", "name": "ChatOpenAI",
+         "start_time": "2026-01-01T00:00:03", "end_time": "2026-01-01T00:00:04", "status": "success",
+         "extra": {"metadata": {"langgraph_node": "supervisor", "langgraph_checkpoint_ns": "supervisor:9c3"}}},
+    ]
+    path = tmp_path / "runs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    audit = Audit.open()
+    audit.load([SourceFile.of(path)])
+    spans = spans_by_id(audit)
+    assert (spans["r2"]["agent"], spans["r3"]["agent"]) == ("billing_agent", None)
