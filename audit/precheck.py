@@ -203,23 +203,56 @@ _STEP[[ord("["), ord("{")]] = 1
 _STEP[[ord("]"), ord("}")]] = -1
 
 
+_IS_OPEN = np.zeros(256, dtype=np.int64)
+_IS_OPEN[[ord("["), ord("{")]] = 1
+
+
 def _scan_depth(lines: bytes, st: _DepthState, per_line: bool, limit: int, checked: Checked) -> None:
     """Nesting depth outside strings of a block of whole lines, per line (JSON Lines) or
-    carried across lines (a whole document).
+    carried across lines (a whole document). Lines deeper than ``limit`` are recorded
+    (1-based); ``checked.max_depth`` keeps the deepest level seen.
 
-    Vectorised over the special bytes only (quotes, backslashes, brackets, newlines): a quote
-    is real unless an odd run of backslashes sits right before it; a bracket counts when an
-    even number of real quotes precede it on its line. Lines deeper than ``limit`` are
-    recorded (1-based); ``checked.max_depth`` keeps the deepest level seen.
+    JSON Lines: only lines with more than ``limit`` opening brackets (strings included) can
+    be too deep, so only those lines are scanned exactly (usually none).
     """
     newlines = lines.count(b"\n")
-    if per_line and lines.count(b"[") + lines.count(b"{") <= limit:  # no line can be deeper
+    data = np.frombuffer(lines, dtype=np.uint8)
+    if not per_line:
+        depth, _ = _levels(data, st.depth)
+        if len(depth):
+            st.depth = int(depth[-1])
+            checked.max_depth = max(checked.max_depth, int(depth.max()))
         st.line += newlines
         return
-    data = np.frombuffer(lines, dtype=np.uint8)
+    if lines.count(b"[") + lines.count(b"{") > limit:
+        ends = np.flatnonzero(data == 10)
+        if len(ends) == 0 or ends[-1] != len(data) - 1:
+            ends = np.append(ends, len(data) - 1)  # the file's last line, without a newline
+        opens = np.cumsum(_IS_OPEN[data])[ends]
+        heavy = np.flatnonzero(np.diff(opens, prepend=0) > limit)
+        if len(heavy):
+            if len(heavy) < len(ends):  # keep the heavy lines' bytes only
+                is_heavy = np.zeros(len(ends), dtype=bool)
+                is_heavy[heavy] = True
+                data = data[is_heavy[np.searchsorted(ends, np.arange(len(data)))]]
+            depth, newline = _levels(data, 0, per_line=True)
+            deepest = int(depth.max()) if len(depth) else 0
+            checked.max_depth = max(checked.max_depth, deepest)
+            if deepest > limit:
+                local = np.cumsum(newline) - newline  # index among the heavy lines
+                checked.too_deep_lines.extend(int(st.line + heavy[i]) for i in np.unique(local[depth > limit]))
+    st.line += newlines
+
+
+def _levels(data: np.ndarray, carry: int, per_line: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Nesting level at each special byte (quotes, backslashes, brackets, newlines) of whole
+    lines, and which of those bytes are newlines. A quote is real unless an odd run of
+    backslashes sits right before it; a bracket counts when an even number of real quotes
+    precede it on its line. ``per_line``: levels restart on each line; else ``carry`` is the
+    level before the first byte."""
     pos = np.flatnonzero(_SPECIAL[data])
     if len(pos) == 0:
-        return
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
     c = data[pos]
     k = np.arange(len(c))
     backslash = c == 92
@@ -235,18 +268,8 @@ def _scan_depth(lines: bytes, st: _DepthState, per_line: bool, limit: int, check
     level = np.cumsum(np.where(quotes % 2 == 0, _STEP[c], 0))
     if per_line and level[newline].any():  # a line ends unbalanced: levels restart per line
         last_nl = np.maximum.accumulate(np.where(newline, k, -1))
-        depth = level - np.where(last_nl >= 0, level[np.maximum(last_nl, 0)], 0)
-    elif per_line:
-        depth = level  # every line ends balanced: the running level is each line's own
-    else:
-        depth = level + st.depth
-        st.depth = int(depth[-1])
-    deepest = int(depth.max())
-    checked.max_depth = max(checked.max_depth, deepest)
-    if per_line and deepest > limit:
-        line_of = st.line + np.cumsum(newline) - newline
-        checked.too_deep_lines.extend(int(x) for x in np.unique(line_of[depth > limit]))
-    st.line += newlines
+        return level - np.where(last_nl >= 0, level[np.maximum(last_nl, 0)], 0), newline
+    return (level if per_line else level + carry), newline
 
 
 def _safe_stem(name: str) -> str:
