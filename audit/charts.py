@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from audit.models import AuditReport
-from audit.reliability import chain_reliability, with_retries
+from audit.reliability import chain_reliability, per_step_rate
 
 LAYER_COLOURS = {
     "handoff": "#4C78A8",
@@ -46,36 +46,47 @@ def top_modes(report: AuditReport) -> go.Figure:
     return _layout(fig, "Top failure modes (root causes)", "failed traces (count)", "layer · mode")
 
 
-def failure_rate_over_time(report: AuditReport) -> go.Figure:
+def failure_rate_over_time(report: AuditReport) -> go.Figure | None:
+    """Failure rate per time bucket (second to week, from the data's span); None without timestamps."""
     buckets = report.summary.timeline
+    if not buckets:
+        return None
+    unit = buckets[0].unit
     fig = go.Figure(go.Scatter(
         x=[b.start for b in buckets], y=[b.failed / b.traces * 100 if b.traces else 0 for b in buckets],
         mode="lines+markers", line_color=LAYER_COLOURS["recovery"], name="failure rate",
         customdata=[[b.traces, b.failed] for b in buckets],
         hovertemplate="%{x}: %{y:.1f}% (%{customdata[1]} of %{customdata[0]} traces)<extra></extra>",
     ))
-    return _layout(fig, "Failure rate over time", "time (UTC)", "failed traces (%)")
+    return _layout(fig, f"Failure rate over time (per {unit})", f"time (UTC, {unit}s)", "failed traces (%)")
 
 
-def compounding(rate: float, steps: int, max_steps: int = 12, attempts: int = 1) -> go.Figure:
-    """End-to-end success vs chain length at a per-step rate, with the 0.97 reference."""
+SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def compounding(rate: float, steps: int, max_steps: int = 12, what_if_rate: float | None = None,
+                what_if_label: str = "what if") -> go.Figure:
+    """End-to-end success vs chain length at today's per-step rate (and a what-if's), with the
+    97%-per-step reference labelled at your chain length."""
     n = list(range(1, max_steps + 1))
-    effective = with_retries(rate, attempts)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=n, y=[chain_reliability(0.97, k) * 100 for k in n], name="97% per step (reference)",
                              line={"dash": "dot", "color": "#9D9DA1"}))
     fig.add_trace(go.Scatter(x=n, y=[chain_reliability(rate, k) * 100 for k in n],
-                             name=f"observed {rate:.1%} per step", line_color=LAYER_COLOURS["handoff"]))
-    if attempts > 1:
-        fig.add_trace(go.Scatter(x=n, y=[chain_reliability(effective, k) * 100 for k in n],
-                                 name=f"with {attempts} attempts per step", line_color=LAYER_COLOURS["routing"]))
-    fig.add_trace(go.Scatter(x=[6], y=[chain_reliability(0.97, 6) * 100], mode="markers+text",
-                             text=["0.97⁶ ≈ 83.3%"], textposition="bottom right", marker_color="#9D9DA1",
-                             showlegend=False))
+                             name=f"today: {rate:.1%} per step", line_color=LAYER_COLOURS["handoff"]))
+    if what_if_rate is not None and abs(what_if_rate - rate) > 1e-12:
+        fig.add_trace(go.Scatter(x=n, y=[chain_reliability(what_if_rate, k) * 100 for k in n],
+                                 name=f"{what_if_label}: {what_if_rate:.1%} per step",
+                                 line_color=LAYER_COLOURS["routing"]))
+    at = min(max(steps, 1), max_steps) if steps else 6
+    ref = chain_reliability(0.97, at) * 100
+    fig.add_annotation(x=at, y=ref, text=f"0.97{str(at).translate(SUPERSCRIPT)} ≈ {ref:.1f}%", showarrow=True,
+                       arrowhead=0, ax=40, ay=40, bgcolor="rgba(255,255,255,0.9)", font={"color": "#555"})
     if steps:
-        fig.add_vline(x=steps, line_dash="dash", line_color="#666",
-                      annotation_text=f"your pipeline: {steps} steps")
-    fig.update_yaxes(range=[0, 101])
+        fig.add_vline(x=steps, line_dash="dash", line_color="#666")
+        fig.add_annotation(x=steps, y=101, yref="y", text=f"your pipeline: {steps} steps", showarrow=False,
+                           yanchor="bottom", bgcolor="rgba(255,255,255,0.9)")
+    fig.update_yaxes(range=[0, 108])
     return _layout(fig, "Reliability compounds down the chain", "steps in the chain", "end-to-end success (%)")
 
 
@@ -172,16 +183,16 @@ def _depths(spans: pd.DataFrame) -> dict[str, int]:
 
 
 def report_figures(report: AuditReport) -> dict[str, go.Figure]:
-    """The figures the HTML report and the overview show, by name."""
+    """The figures the HTML report and the overview show, by name (same per-step rate as the app)."""
     steps = len(report.reliability.pipeline_steps)
-    rate = (report.reliability.predicted_success ** (1 / steps)) if steps else 0.97
-    return {
+    figures = {
         "failures_by_layer": failures_by_layer(report),
         "top_modes": top_modes(report),
         "failure_rate_over_time": failure_rate_over_time(report),
         "observed_vs_predicted": observed_vs_predicted(report),
-        "compounding": compounding(rate, steps),
+        "compounding": compounding(per_step_rate(report.reliability), steps),
         "step_reliability": step_reliability(report),
         "cost_breakdown": cost_breakdown(report),
         "loss_by_layer": loss_by_layer(report),
     }
+    return {name: fig for name, fig in figures.items() if fig is not None}
