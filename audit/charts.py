@@ -3,6 +3,8 @@ the app and the HTML export. One colour per layer everywhere."""
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -138,48 +140,41 @@ def loss_by_layer(report: AuditReport) -> go.Figure:
     return _layout(fig, "Money lost by layer (in the audited traces)", "layer", "USD")
 
 
-def trace_waterfall(spans: pd.DataFrame, finding_spans: set[str] | None = None) -> go.Figure:
-    """Timeline of one trace's spans nested by parent; errors red, retries marked, findings starred."""
+def span_labels(tree: pd.DataFrame, finding_spans: set[str], escape: bool = True) -> list[str]:
+    """One label per span: indented by depth, numbered attempts, findings starred; trace text
+    HTML-escaped for Plotly (which renders tags such as <a> in labels)."""
+    text = html.escape if escape else str
+    return [
+        ("\u2003" * int(d)) + text(str(n)) + (f" (attempt {int(a)})" if a and (a > 1 or r) else "")
+        + (" ★" if s in finding_spans else "") + (" ⚠" if ib else "")
+        for d, n, a, r, s, ib in zip(tree["depth"], tree["name"], tree["attempt_no"], tree["is_retry"],
+                                     tree["span_id"], tree["in_band_error"], strict=False)
+    ]
+
+
+def trace_waterfall(tree: pd.DataFrame, finding_spans: set[str] | None = None) -> go.Figure:
+    """One row per span in tree order (``explore.trace_tree``): a bar from its start for its
+    duration; errors red, in-band errors orange, findings starred, attempts numbered."""
     finding_spans = finding_spans or set()
-    if spans.empty:
+    if tree.empty:
         return _layout(go.Figure(), "No spans", "time (ms from start)", "span")
-    depth = _depths(spans)
-    t0 = spans["start_time"].min()
-    rows = spans.assign(
-        depth=spans["span_id"].map(depth).fillna(0).astype(int),
-        offset_ms=(spans["start_time"] - t0).dt.total_seconds() * 1000,
-    )
-    labels = [
-        ("\u2003" * d) + f"{n}" + (f" (attempt {a})" if r else "") + (" ★" if s in finding_spans else "")
-        for d, n, a, r, s in zip(rows["depth"], rows["name"], rows["attempt"], rows["is_retry"], rows["span_id"],
-                                 strict=False)
-    ]
-    colours = ["#E45756" if st == "error" else "#72B7B2" for st in rows["status"]]
+    labels = span_labels(tree, finding_spans)
+    colours = ["#E45756" if st == "error" else "#F58518" if ib else "#72B7B2"
+               for st, ib in zip(tree["status"], tree["in_band_error"], strict=False)]
     hover = [
-        f"{n} [{k}] {st}<br>{dur:.0f} ms" + (f"<br>{et}: {str(em)[:120]}" if st == "error" else "")
-        for n, k, st, dur, et, em in zip(rows["name"], rows["kind"], rows["status"], rows["duration_ms"],
-                                         rows["error_type"], rows["error_message"], strict=False)
+        f"{html.escape(str(n))} [{html.escape(str(k))}] {st}<br>{(dur or 0):.0f} ms"
+        + (f"<br>{html.escape(str(et))}: {html.escape(str(em)[:120])}" if st == "error" else "")
+        for n, k, st, dur, et, em in zip(tree["name"], tree["kind"], tree["status"], tree["duration_ms"],
+                                         tree["error_type"], tree["error_message"], strict=False)
     ]
+    rows = list(range(len(tree)))
     fig = go.Figure(go.Bar(
-        y=labels, x=rows["duration_ms"].clip(lower=0.5), base=rows["offset_ms"], orientation="h",
-        marker_color=colours, hovertext=hover, hoverinfo="text",
+        y=rows, x=tree["duration_ms"].fillna(0).clip(lower=0.5), base=tree["offset_ms"].fillna(0),
+        orientation="h", marker_color=colours, hovertext=hover, hoverinfo="text",
     ))
-    fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_layout(height=max(300, 24 * len(rows) + 120))
-    return _layout(fig, f"Trace {spans['trace_id'].iloc[0]}", "time since trace start (ms)", "span")
-
-
-def _depths(spans: pd.DataFrame) -> dict[str, int]:
-    """Nesting depth per span for one trace (a trace has tens of spans, not millions)."""
-    parent = dict(zip(spans["span_id"], spans["parent_span_id"], strict=False))
-    depth: dict[str, int] = {}
-    for sid in parent:
-        d, cur, seen = 0, parent.get(sid), {sid}
-        while cur in parent and cur not in seen:
-            seen.add(cur)
-            d, cur = d + 1, parent.get(cur)
-        depth[sid] = d
-    return depth
+    fig.update_yaxes(autorange="reversed", tickmode="array", tickvals=rows, ticktext=labels)
+    fig.update_layout(height=max(260, 22 * len(tree) + 110), showlegend=False)
+    return _layout(fig, "Timeline", "time since trace start (ms)", "")
 
 
 def report_figures(report: AuditReport) -> dict[str, go.Figure]:

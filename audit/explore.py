@@ -55,7 +55,8 @@ def filter_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
 
 def span_condition(filters: Filters, alias: str = "f") -> tuple[str, dict[str, Any]]:
     """A WHERE condition over ``span_facts`` (as ``alias``) with its bound parameters."""
-    parts, params = ["TRUE"], {}
+    parts: list[str] = ["TRUE"]
+    params: dict[str, Any] = {}
     for column, values, name in (("agent", filters.agents, "agents"), ("model", filters.models, "models"),
                                  ("name", filters.steps, "steps")):
         if values:
@@ -151,3 +152,41 @@ def trace_tree(con: duckdb.DuckDBPyConnection, trace_id: str) -> pd.DataFrame:
 
 def trace_exists(con: duckdb.DuckDBPyConnection, trace_id: str) -> bool:
     return bool(con.execute("SELECT count(*) FROM trace_facts WHERE trace_id = ?", [trace_id]).fetchone()[0])  # type: ignore[index]
+
+
+def span_cost(recorded: float | None, model: str | None, input_tokens: float | None, output_tokens: float | None,
+              table: PriceTable) -> float | None:
+    """One span's cost for its detail: the recorded cost, else tokens x the first matching
+    price (the glob rule of the audit), else None (unpriced)."""
+    from fnmatch import fnmatchcase
+
+    if recorded is not None and recorded == recorded:  # not NaN
+        return float(recorded)
+    if not model:
+        return None
+    price = next((p for p in table.prices if fnmatchcase(model.lower(), p.pattern.lower())), None)
+    if price is None:
+        return None
+    tokens_in = input_tokens if input_tokens == input_tokens and input_tokens is not None else 0
+    tokens_out = output_tokens if output_tokens == output_tokens and output_tokens is not None else 0
+    return (tokens_in * price.input_per_mtok + tokens_out * price.output_per_mtok) / 1e6
+
+
+def visible_rows(tree: pd.DataFrame, collapsed: set[str]) -> pd.DataFrame:
+    """The tree without the descendants of collapsed spans, with how many each hides."""
+    parent = dict(zip(tree["span_id"], tree["parent_span_id"], strict=False))
+
+    def hidden(span_id: str) -> bool:
+        seen, cur = {span_id}, parent.get(span_id)
+        while cur is not None and cur in parent and cur not in seen:
+            if cur in collapsed:
+                return True
+            seen.add(cur)
+            cur = parent.get(cur)
+        return False
+
+    keep = [not hidden(s) for s in tree["span_id"]]
+    shown = tree[keep].copy()
+    children = tree["parent_span_id"].value_counts()
+    shown["children"] = shown["span_id"].map(children).fillna(0).astype(int)
+    return shown
