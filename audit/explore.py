@@ -154,21 +154,33 @@ def trace_exists(con: duckdb.DuckDBPyConnection, trace_id: str) -> bool:
     return bool(con.execute("SELECT count(*) FROM trace_facts WHERE trace_id = ?", [trace_id]).fetchone()[0])  # type: ignore[index]
 
 
-def span_cost(recorded: float | None, model: str | None, input_tokens: float | None, output_tokens: float | None,
+def present(value: object) -> bool:
+    """A value a DataFrame row really carries (not None, NaN, NaT, pandas NA or blank)."""
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return value != ""
+    try:
+        return bool(value == value)  # NaN and NaT are not equal to themselves
+    except (TypeError, ValueError):  # pandas NA refuses to be a truth value
+        return False
+
+
+def span_cost(recorded: object, model: object, input_tokens: object, output_tokens: object,
               table: PriceTable) -> float | None:
     """One span's cost for its detail: the recorded cost, else tokens x the first matching
-    price (the glob rule of the audit), else None (unpriced)."""
+    price (the glob rule of the audit), else None (unpriced). Values may be NaN (DataFrame rows)."""
     from fnmatch import fnmatchcase
 
-    if recorded is not None and recorded == recorded:  # not NaN
-        return float(recorded)
-    if not model:
+    if present(recorded):
+        return float(recorded)  # type: ignore[arg-type]
+    if not present(model):
         return None
-    price = next((p for p in table.prices if fnmatchcase(model.lower(), p.pattern.lower())), None)
+    price = next((p for p in table.prices if fnmatchcase(str(model).lower(), p.pattern.lower())), None)
     if price is None:
         return None
-    tokens_in = input_tokens if input_tokens == input_tokens and input_tokens is not None else 0
-    tokens_out = output_tokens if output_tokens == output_tokens and output_tokens is not None else 0
+    tokens_in = float(input_tokens) if present(input_tokens) else 0.0  # type: ignore[arg-type]
+    tokens_out = float(output_tokens) if present(output_tokens) else 0.0  # type: ignore[arg-type]
     return (tokens_in * price.input_per_mtok + tokens_out * price.output_per_mtok) / 1e6
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from audit import charts
-from audit.explore import filtered_findings, span_cost, trace_exists, trace_tree, visible_rows
+from audit.explore import filtered_findings, present, span_cost, trace_exists, trace_tree, visible_rows
 from audit.exports import money
 from pages.common import current, filters, guarded, layer_badge, md_code, md_text, price_table, short_id
 
@@ -21,6 +21,8 @@ def choose_trace(chosen: str) -> None:
     """Make ``chosen`` the open trace, in the picker and in the URL (a link to share)."""
     st.session_state["trace_choice"] = chosen
     st.session_state["trace_from_url"] = chosen
+    if st.query_params.get("trace") != chosen:
+        st.query_params.pop("span", None)
     st.query_params["trace"] = chosen
 
 
@@ -129,7 +131,8 @@ def trace_view(loaded, cur, trace_id: str, trace_findings: pd.DataFrame) -> None
     })
     grid.loc[shown["in_band_error"].fillna(False).to_numpy(), "marks"] += "in-band error"
     event = st.dataframe(
-        grid.style.apply(lambda r: ["color: #C62828" if r["status"] == "error" else "" for _ in r], axis=1),
+        grid.style.apply(lambda r: ["color: #C62828" if r["status"] == "error" else "" for _ in r], axis=1)
+        .format({"start ms": "{:,.1f}"}),
         hide_index=True, width="stretch", height=min(36 * len(grid) + 40, 520), on_select="rerun",
         selection_mode="single-row", key=f"tree_{trace_id}",
         column_config={"span": st.column_config.TextColumn(width="large"),
@@ -138,7 +141,10 @@ def trace_view(loaded, cur, trace_id: str, trace_findings: pd.DataFrame) -> None
     )
     st.plotly_chart(charts.trace_waterfall(shown, finding_spans), width="stretch")
     rows = event.selection.rows if event and event.selection else []
-    span = shown.iloc[rows[0]] if rows else None
+    if rows:
+        st.query_params["span"] = str(shown.iloc[rows[0]]["span_id"])
+    linked = shown.index[shown["span_id"] == st.query_params.get("span")].tolist()  # ?span=<id> opens it too
+    span = shown.iloc[rows[0]] if rows else shown.loc[linked[0]] if linked else None
     if span is not None:
         span_detail(span, price_table(loaded))
     else:
@@ -160,24 +166,25 @@ def span_detail(span: pd.Series, table) -> None:  # type: ignore[no-untyped-def]
     """Everything one span carries; long text folded."""
     with st.container(border=True):
         st.markdown(f"**Span** {md_code(span['name'])} · {md_text(span['kind'])} · {md_text(span['status'])}")
+        cost = span_cost(span["recorded_cost"], span["model"], span["input_tokens"], span["output_tokens"], table)
         facts = {
             "span id": span["span_id"], "parent": span["parent_span_id"], "agent": span["agent"],
-            "attempt": int(span["attempt_no"]), "model": span["model"], "provider": span["provider"],
+            "attempt": span["attempt_no"], "model": span["model"], "provider": span["provider"],
             "input tokens": span["input_tokens"], "output tokens": span["output_tokens"],
-            "cost": money(span_cost(span["recorded_cost"], span["model"], span["input_tokens"],
-                                    span["output_tokens"], table)) if span["model"] or pd.notna(span["recorded_cost"])
-            else "n/a",
+            "cost": money(cost) if cost is not None else "unpriced" if present(span["model"]) else "n/a",
             "start": span["start_time"], "duration ms": span["duration_ms"],
         }
-        st.dataframe(pd.DataFrame({"field": list(facts), "value": [str(v) if pd.notna(v) else "" for v in
+        st.dataframe(pd.DataFrame({"field": list(facts), "value": [str(v) if present(v) else "" for v in
                                                                    facts.values()]}),
                      hide_index=True, width="stretch")
-        if span["status"] == "error" or span["error_type"]:
+        if span["status"] == "error" or present(span["error_type"]):
             st.markdown("**Error**")
-            st.code(f"{span['error_type'] or ''}: {span['error_message'] or ''}", language=None, wrap_lines=True)
+            error_type = span["error_type"] if present(span["error_type"]) else ""
+            message = span["error_message"] if present(span["error_message"]) else ""
+            st.code(f"{error_type}: {message}", language=None, wrap_lines=True)
         for title, value in (("Input", span["input"]), ("Output", span["output"]),
                              ("Attributes", _attributes(span["metadata"], span["extra"]))):
-            if value is None or (isinstance(value, float) and pd.isna(value)) or value == "":
+            if not present(value):
                 continue
             text = str(value)
             with st.expander(f"{title} ({len(text):,} characters)", expanded=len(text) <= LONG_TEXT):
@@ -187,7 +194,7 @@ def span_detail(span: pd.Series, table) -> None:  # type: ignore[no-untyped-def]
 def _attributes(metadata: object, extra: object) -> str:
     parts = []
     for value in (metadata, extra):
-        if value is None or (isinstance(value, float) and pd.isna(value)) or value == "":
+        if not present(value):
             continue
         try:
             parts.append(json.dumps(json.loads(str(value)), indent=2, ensure_ascii=False))

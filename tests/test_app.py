@@ -287,3 +287,56 @@ def test_a_session_frees_its_audits_when_it_ends(tmp_path: Path) -> None:
     gc.collect()
     with pytest.raises(duckdb.ConnectionException):
         con.execute("SELECT 1")
+
+
+def test_overlapping_page_runs_each_read_through_their_own_cursor() -> None:
+    """Streamlit starts a session's next run before the last has stopped; one DuckDB
+    connection used from two threads refuses ("connection is busy"). Page runs read through
+    ``Loaded.cursor()``, a connection of their own, and never collide."""
+    import threading
+
+    import duckdb
+
+    from audit.cost import load_prices
+    from audit.explore import Filters, breakdown, filtered_findings
+    from audit.settings import Settings
+    from pages.common import SAMPLE, Loaded, _audit
+
+    loaded = Loaded(_audit([(SAMPLE.name, SAMPLE.read_bytes())], {}, Settings(), None, "k", True))
+
+    def page_runs(connect, errors: list[str]) -> None:
+        try:
+            for _ in range(15):
+                con = connect()
+                filtered_findings(con, Filters())
+                breakdown(con, load_prices(), "step", Filters())
+        except duckdb.Error as e:
+            errors.append(str(e))
+
+    def overlap(connect) -> list[str]:
+        errors: list[str] = []
+        threads = [threading.Thread(target=page_runs, args=(connect, errors)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return errors
+
+    assert overlap(loaded.cursor) == []
+    shared = loaded.dataset.audit.con
+    assert any("busy" in e for e in overlap(lambda: shared))  # what a shared connection does
+
+
+@pytest.mark.parametrize("fixture", ["langgraph_openinference.jsonl", "otlp_agent.json"])
+def test_every_span_of_a_real_export_opens_its_detail(fixture: str) -> None:
+    from audit.explore import trace_tree
+
+    at = upload(app(), fixture, (REPO / "tests" / "fixtures" / "formats" / fixture).read_bytes())
+    con = at.session_state["loaded"].cursor()
+    for (trace_id,) in con.execute("SELECT trace_id FROM trace_facts").fetchall():
+        for span_id in trace_tree(con, trace_id)["span_id"]:
+            at.query_params["trace"] = trace_id
+            at.query_params["span"] = span_id
+            at.switch_page("pages/failures.py").run()
+            assert not at.exception and not at.error, (trace_id, span_id, [c.value for c in at.code][-1:])
+            assert any(c.value.startswith("**Span**") for c in at.markdown), (trace_id, span_id)

@@ -141,3 +141,33 @@ def test_app_and_html_use_the_same_per_step_rate(tmp_path: Path) -> None:
     _, report = audit_rows(tmp_path, six_step_rows())
     fig = report_figures(report)["compounding"]
     assert f"{per_step_rate(report.reliability):.1%}" in fig.data[1].name
+
+
+def test_span_detail_cost_copes_with_missing_values_from_a_frame() -> None:
+    nan = float("nan")
+    prices = load_prices()
+    assert explore.span_cost(nan, nan, nan, nan, prices) is None
+    assert explore.span_cost(None, None, None, None, prices) is None
+    import pandas as pd
+
+    assert not explore.present(pd.NA) and not explore.present(pd.NaT) and explore.present(0)
+    assert explore.span_cost(0.5, nan, nan, nan, prices) == 0.5
+    assert explore.span_cost(nan, "gpt-4o", 1_000_000, nan, prices) > 0
+    assert explore.span_cost(nan, "house-model", 10, 10, prices) is None
+
+
+def test_every_span_of_a_real_export_has_a_detail(tmp_path: Path) -> None:
+    """The detail the Failures page draws for each span of the LangGraph and OTLP fixtures."""
+    from audit.engine import Audit
+    from audit.ingest import SourceFile
+
+    for name in ("langgraph_openinference.jsonl", "otlp_agent.json"):
+        audit = Audit.open()
+        audit.load([SourceFile.of(REPO / "tests" / "fixtures" / "formats" / name)])
+        audit.run()
+        for (trace_id,) in audit.con.execute("SELECT trace_id FROM trace_facts").fetchall():
+            tree = explore.trace_tree(audit.con.cursor(), trace_id)
+            for _, span in tree.iterrows():
+                explore.span_cost(span["recorded_cost"], span["model"], span["input_tokens"],
+                                  span["output_tokens"], load_prices())
+                assert explore.present(span["span_id"])
