@@ -34,7 +34,6 @@ if not Path(CHROMIUM).exists():
 
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright  # noqa: E402
 
-
 FIXTURES = REPO / "tests" / "fixtures" / "formats"
 
 

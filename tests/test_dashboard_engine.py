@@ -167,7 +167,7 @@ def test_every_span_of_a_real_export_has_a_detail(tmp_path: Path) -> None:
         audit.run()
         for (trace_id,) in audit.con.execute("SELECT trace_id FROM trace_facts").fetchall():
             tree = explore.trace_tree(audit.con.cursor(), trace_id)
-            for _, span in tree.iterrows():
-                explore.span_cost(span["recorded_cost"], span["model"], span["input_tokens"],
-                                  span["output_tokens"], load_prices())
-                assert explore.present(span["span_id"])
+            for _, row in tree.iterrows():
+                explore.span_cost(row["recorded_cost"], row["model"], row["input_tokens"],
+                                  row["output_tokens"], load_prices())
+                assert explore.present(row["span_id"])
