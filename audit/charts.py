@@ -49,9 +49,10 @@ def top_modes(report: AuditReport) -> go.Figure:
 
 
 def failure_rate_over_time(report: AuditReport) -> go.Figure | None:
-    """Failure rate per time bucket (second to week, from the data's span); None without timestamps."""
+    """Failure rate per time bucket (second to week, from the data's span); None without
+    timestamps, or when the traces fall in fewer than three buckets (no trend to draw)."""
     buckets = report.summary.timeline
-    if not buckets:
+    if len(buckets) < MIN_TIME_POINTS:
         return None
     unit = buckets[0].unit
     fig = go.Figure(go.Scatter(
@@ -63,6 +64,7 @@ def failure_rate_over_time(report: AuditReport) -> go.Figure | None:
     return _layout(fig, f"Failure rate over time (per {unit})", f"time (UTC, {unit}s)", "failed traces (%)")
 
 
+MIN_TIME_POINTS = 3
 SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 

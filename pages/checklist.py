@@ -8,7 +8,10 @@ import streamlit as st
 
 from pages.common import current, guarded, md_text, shown_report
 
-ICONS = {"pass": "🟢", "warn": "🟠", "fail": "🔴", "unknown": "⚪"}
+# Material icons ship with Streamlit: no emoji font needed
+ICONS = {"pass": ":green[:material/check_circle:]", "warn": ":orange[:material/warning:]",
+         "fail": ":red[:material/cancel:]", "unknown": ":gray[:material/help:]"}
+SCORE_COLOURS = {"pass": "#2E7D32", "warn": "#E65100", "fail": "#C62828", "unknown": "#757575"}
 SCORES = ["pass", "warn", "fail", "unknown"]
 
 
@@ -22,13 +25,14 @@ def page() -> None:
     shown = {i.id: loaded.overrides.get(i.id, {}).get("score") or i.score for i in items}
     st.write(" · ".join(f"{ICONS[s]} {sum(1 for v in shown.values() if v == s)} {s}" for s in SCORES))
     table = pd.DataFrame([{
-        "": ICONS[shown[i.id]], "id": i.id, "layer": i.layer, "practice": i.title, "score": shown[i.id],
+        "id": i.id, "layer": i.layer, "practice": i.title, "score": shown[i.id],
         "overridden": "yes" if i.id in loaded.overrides else "", "evidence": i.evidence,
     } for i in items])
-    event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+    styled = table.style.apply(lambda r: [f"color: {SCORE_COLOURS[r['score']]}; font-weight: 600"
+                                          if c == "score" else "" for c in r.index], axis=1)
+    event = st.dataframe(styled, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                          key=f"checklist_{loaded.key[:12]}", height=36 * len(table) + 40,
-                         column_config={"": st.column_config.TextColumn(width=30),
-                                        "practice": st.column_config.TextColumn(width="medium"),
+                         column_config={"practice": st.column_config.TextColumn(width="medium"),
                                         "evidence": st.column_config.TextColumn(width="large")})
     st.caption("Scores are proportional: a practice fails when its problem shows in at least "
                f"{loaded.dataset.audit.settings.checklist_fail_share:.1%} of traces (setting "

@@ -174,9 +174,9 @@ def span_detail(span: pd.Series, table) -> None:  # type: ignore[no-untyped-def]
             "cost": money(cost) if cost is not None else "unpriced" if present(span["model"]) else "n/a",
             "start": span["start_time"], "duration ms": span["duration_ms"],
         }
-        st.dataframe(pd.DataFrame({"field": list(facts), "value": [str(v) if present(v) else "" for v in
-                                                                   facts.values()]}),
-                     hide_index=True, width="stretch")
+        shown = {k: str(v) for k, v in facts.items() if present(v)}
+        st.dataframe(pd.DataFrame({"field": list(shown), "value": list(shown.values())}), hide_index=True,
+                     width="stretch")
         if span["status"] == "error" or present(span["error_type"]):
             st.markdown("**Error**")
             error_type = span["error_type"] if present(span["error_type"]) else ""

@@ -74,8 +74,11 @@ def page() -> None:
     over_time = charts.failure_rate_over_time(report)
     if over_time is not None:
         st.plotly_chart(over_time, width="stretch")
+    elif s.timeline:
+        st.caption(f"The traces fall within one or two {s.timeline[0].unit}s ({s.first_seen:%Y-%m-%d %H:%M:%S} to "
+                   f"{s.last_seen:%H:%M:%S} UTC): too short a time for a trend chart.")
     else:
-        st.caption("These traces carry no timestamps, so there is no time chart.")
+        st.caption("These traces carry no timestamps, so there is no time chart and no time filter.")
 
 
 with guarded():

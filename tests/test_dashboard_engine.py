@@ -37,7 +37,10 @@ def test_four_minutes_of_traces_are_many_points_not_one(tmp_path: Path) -> None:
 
 def test_without_timestamps_there_is_no_time_chart(tmp_path: Path) -> None:
     _, report = audit_rows(tmp_path, six_step_rows(10, 1))
-    assert report_figures(report)["failure_rate_over_time"] is not None
+    assert "failure_rate_over_time" not in report_figures(report)  # all within one second: no trend
+    spread = report.summary.timeline[0]
+    three = report.model_copy(update={"summary": report.summary.model_copy(update={"timeline": [spread] * 3})})
+    assert "failure_rate_over_time" in report_figures(three)
     empty = report.model_copy(update={"summary": report.summary.model_copy(update={"timeline": []})})
     assert "failure_rate_over_time" not in report_figures(empty)
 
