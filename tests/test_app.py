@@ -340,3 +340,22 @@ def test_every_span_of_a_real_export_opens_its_detail(fixture: str) -> None:
             at.switch_page("pages/failures.py").run()
             assert not at.exception and not at.error, (trace_id, span_id, [c.value for c in at.code][-1:])
             assert any(c.value.startswith("**Span**") for c in at.markdown), (trace_id, span_id)
+
+
+def test_the_sample_is_audited_once_and_shared_read_only() -> None:
+    first, second = app(), app()
+    assert first.session_state["loaded"].dataset is second.session_state["loaded"].dataset
+    assert first.session_state["loaded"] is not second.session_state["loaded"]  # overrides stay per session
+
+
+def test_upload_files_of_dead_servers_are_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from pages import common
+
+    monkeypatch.setattr(common, "UPLOAD_ROOT", tmp_path / "uploads")
+    (tmp_path / "uploads" / "pid-999999999").mkdir(parents=True)
+    (tmp_path / "uploads" / "pid-999999999" / "left-over.csv").write_text("x")
+    mine = common.upload_dir()
+    assert mine.name == f"pid-{os.getpid()}" and (mine.stat().st_mode & 0o777) == 0o700
+    assert not (tmp_path / "uploads" / "pid-999999999").exists()

@@ -295,6 +295,21 @@ def test_every_page_on_a_real_framework_export(server: str, browser: Browser, fi
         go(page, title)
         body = page.inner_text("body")
         assert "Traceback" not in body and "Something went wrong" not in body, (title, body[:1500])
+        if title == "Failures" and fixture.startswith("langgraph"):  # the picker and the table follow each other
+            findings_grid = page.locator("[data-testid='stDataFrame']").first
+            trace_code = page.locator("[data-testid='stCode']").first
+            first = trace_code.inner_text().strip()
+            select_row(page, findings_grid, 2)
+            expect(trace_code).not_to_have_text(first, timeout=30_000)
+            second = trace_code.inner_text().strip()
+            page.locator("[data-testid='stSelectbox']", has_text="Open trace").get_by_role("combobox").click()
+            page.get_by_role("option", name=first, exact=True).click()
+            wait_idle(page)
+            expect(trace_code).to_have_text(first, timeout=30_000)
+            select_row(page, findings_grid, 2)  # a row picked earlier must not pin the picker
+            expect(trace_code).to_have_text(second, timeout=30_000)
+            assert f"trace={second}" in page.url
+            body = page.inner_text("body")
         if title == "Failures" and "Select a span" in body:  # open a span's detail from the tree
             select_row(page, page.locator("[data-testid='stDataFrame']").nth(1), 1)
             expect(page.locator("strong", has_text=re.compile("^Span$"))).to_be_visible(timeout=30_000)
