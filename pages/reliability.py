@@ -54,7 +54,7 @@ def page() -> None:
 
     st.subheader("Per step")
     table = pd.DataFrame([{
-        "step": s.name, "agent": s.agent, "kind": s.kind, "in pipeline": s.in_pipeline, "runs": s.runs,
+        "step": s.name, "agent": s.agent or "", "kind": s.kind or "", "in pipeline": s.in_pipeline, "runs": s.runs,
         "retries": s.retries, "traces": s.traces, "first attempt": s.first_attempt_rate,
         "first attempt 95% CI": f"{pct(s.first_attempt_ci[0])} – {pct(s.first_attempt_ci[1])}",
         "after retries": s.effective_rate,

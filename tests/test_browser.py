@@ -101,6 +101,9 @@ def wait_idle(page: Page) -> None:
         page.wait_for_timeout(250)
         expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=90_000)
     expect(page.locator("[data-testid='stStatusWidget']")).to_have_count(0, timeout=90_000)
+    # elements whose code loads lazily (charts, grids) show skeletons until drawn
+    expect(page.locator("[data-testid='stSkeleton'], [data-testid='stSkeletonElement']")).to_have_count(
+        0, timeout=60_000)
 
 
 def go(page: Page, title: str) -> None:
