@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from audit.models import AuditReport
-from audit.reliability import chain_reliability, with_retries
+from audit.reliability import chain_reliability, per_step_rate
 
 LAYER_COLOURS = {
     "handoff": "#4C78A8",
@@ -56,36 +56,49 @@ def top_modes(report: AuditReport) -> go.Figure:
     return _layout(fig, "Top failure modes (root causes)", "failed traces (count)", "layer · mode")
 
 
-def failure_rate_over_time(report: AuditReport) -> go.Figure:
+def failure_rate_over_time(report: AuditReport) -> go.Figure | None:
+    """Failure rate per time bucket (second to week, from the data's span); None without
+    timestamps, or when the traces fall in fewer than three buckets (no trend to draw)."""
     buckets = report.summary.timeline
+    if len(buckets) < MIN_TIME_POINTS:
+        return None
+    unit = buckets[0].unit
     fig = go.Figure(go.Scatter(
         x=[b.start for b in buckets], y=[b.failed / b.traces * 100 if b.traces else 0 for b in buckets],
         mode="lines+markers", line_color=LAYER_COLOURS["recovery"], name="failure rate",
         customdata=[[b.traces, b.failed] for b in buckets],
         hovertemplate="%{x}: %{y:.1f}% (%{customdata[1]} of %{customdata[0]} traces)<extra></extra>",
     ))
-    return _layout(fig, "Failure rate over time", "time (UTC)", "failed traces (%)")
+    return _layout(fig, f"Failure rate over time (per {unit})", f"time (UTC, {unit}s)", "failed traces (%)")
 
 
-def compounding(rate: float, steps: int, max_steps: int = 12, attempts: int = 1) -> go.Figure:
-    """End-to-end success vs chain length at a per-step rate, with the 0.97 reference."""
+MIN_TIME_POINTS = 3
+SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def compounding(rate: float, steps: int, max_steps: int = 12, what_if_rate: float | None = None,
+                what_if_label: str = "what if") -> go.Figure:
+    """End-to-end success vs chain length at today's per-step rate (and a what-if's), with the
+    97%-per-step reference labelled at your chain length."""
     n = list(range(1, max_steps + 1))
-    effective = with_retries(rate, attempts)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=n, y=[chain_reliability(0.97, k) * 100 for k in n], name="97% per step (reference)",
                              line={"dash": "dot", "color": "#9D9DA1"}))
     fig.add_trace(go.Scatter(x=n, y=[chain_reliability(rate, k) * 100 for k in n],
-                             name=f"observed {rate:.1%} per step", line_color=LAYER_COLOURS["handoff"]))
-    if attempts > 1:
-        fig.add_trace(go.Scatter(x=n, y=[chain_reliability(effective, k) * 100 for k in n],
-                                 name=f"with {attempts} attempts per step", line_color=LAYER_COLOURS["routing"]))
-    fig.add_trace(go.Scatter(x=[6], y=[chain_reliability(0.97, 6) * 100], mode="markers+text",
-                             text=["0.97⁶ ≈ 83.3%"], textposition="bottom right", marker_color="#9D9DA1",
-                             showlegend=False))
+                             name=f"today: {rate:.1%} per step", line_color=LAYER_COLOURS["handoff"]))
+    if what_if_rate is not None and abs(what_if_rate - rate) > 1e-12:
+        fig.add_trace(go.Scatter(x=n, y=[chain_reliability(what_if_rate, k) * 100 for k in n],
+                                 name=f"{what_if_label}: {what_if_rate:.1%} per step",
+                                 line_color=LAYER_COLOURS["routing"]))
+    at = min(max(steps, 1), max_steps) if steps else 6
+    ref = chain_reliability(0.97, at) * 100
+    fig.add_annotation(x=at, y=ref, text=f"0.97{str(at).translate(SUPERSCRIPT)} ≈ {ref:.1f}%", showarrow=True,
+                       arrowhead=0, ax=40, ay=40, bgcolor="rgba(255,255,255,0.9)", font={"color": "#555"})
     if steps:
-        fig.add_vline(x=steps, line_dash="dash", line_color="#666",
-                      annotation_text=f"your pipeline: {steps} steps")
-    fig.update_yaxes(range=[0, 101])
+        fig.add_vline(x=steps, line_dash="dash", line_color="#666")
+        fig.add_annotation(x=steps, y=101, yref="y", text=f"your pipeline: {steps} steps", showarrow=False,
+                           yanchor="bottom", bgcolor="rgba(255,255,255,0.9)")
+    fig.update_yaxes(range=[0, 108])
     return _layout(fig, "Reliability compounds down the chain", "steps in the chain", "end-to-end success (%)")
 
 
@@ -137,61 +150,54 @@ def loss_by_layer(report: AuditReport) -> go.Figure:
     return _layout(fig, "Money lost by layer (in the audited traces)", "layer", "USD")
 
 
-def trace_waterfall(spans: pd.DataFrame, finding_spans: set[str] | None = None) -> go.Figure:
-    """Timeline of one trace's spans nested by parent; errors red, retries marked, findings starred."""
+def span_labels(tree: pd.DataFrame, finding_spans: set[str], escape: bool = True) -> list[str]:
+    """One label per span: indented by depth, numbered attempts, findings starred; trace text
+    HTML-escaped for Plotly (which renders tags such as <a> in labels)."""
+    text = html.escape if escape else str
+    return [
+        ("\u2003" * int(d)) + text(str(n)) + (f" (attempt {int(a)})" if a and (a > 1 or r) else "")
+        + (" ★" if s in finding_spans else "") + (" ⚠" if ib else "")
+        for d, n, a, r, s, ib in zip(tree["depth"], tree["name"], tree["attempt_no"], tree["is_retry"],
+                                     tree["span_id"], tree["in_band_error"], strict=False)
+    ]
+
+
+def trace_waterfall(tree: pd.DataFrame, finding_spans: set[str] | None = None) -> go.Figure:
+    """One row per span in tree order (``explore.trace_tree``): a bar from its start for its
+    duration; errors red, in-band errors orange, findings starred, attempts numbered."""
     finding_spans = finding_spans or set()
-    if spans.empty:
+    if tree.empty:
         return _layout(go.Figure(), "No spans", "time (ms from start)", "span")
-    depth = _depths(spans)
-    t0 = spans["start_time"].min()
-    rows = spans.assign(
-        depth=spans["span_id"].map(depth).fillna(0).astype(int),
-        offset_ms=(spans["start_time"] - t0).dt.total_seconds() * 1000,
-    )
-    labels = [
-        ("\u2003" * d) + esc(n) + (f" (attempt {a})" if r else "") + (" ★" if s in finding_spans else "")
-        for d, n, a, r, s in zip(rows["depth"], rows["name"], rows["attempt"], rows["is_retry"], rows["span_id"],
-                                 strict=False)
-    ]
-    colours = ["#E45756" if st == "error" else "#72B7B2" for st in rows["status"]]
+    labels = span_labels(tree, finding_spans)
+    colours = ["#E45756" if st == "error" else "#F58518" if ib else "#72B7B2"
+               for st, ib in zip(tree["status"], tree["in_band_error"], strict=False)]
     hover = [
-        f"{esc(n)} [{esc(k)}] {st}<br>{dur:.0f} ms" + (f"<br>{esc(et)}: {esc(str(em)[:120])}" if st == "error" else "")
-        for n, k, st, dur, et, em in zip(rows["name"], rows["kind"], rows["status"], rows["duration_ms"],
-                                         rows["error_type"], rows["error_message"], strict=False)
+        f"{html.escape(str(n))} [{html.escape(str(k))}] {st}<br>{(dur or 0):.0f} ms"
+        + (f"<br>{html.escape(str(et))}: {html.escape(str(em)[:120])}" if st == "error" else "")
+        for n, k, st, dur, et, em in zip(tree["name"], tree["kind"], tree["status"], tree["duration_ms"],
+                                         tree["error_type"], tree["error_message"], strict=False)
     ]
+    rows = list(range(len(tree)))
     fig = go.Figure(go.Bar(
-        y=labels, x=rows["duration_ms"].clip(lower=0.5), base=rows["offset_ms"], orientation="h",
-        marker_color=colours, hovertext=hover, hoverinfo="text",
+        y=rows, x=tree["duration_ms"].fillna(0).clip(lower=0.5), base=tree["offset_ms"].fillna(0),
+        orientation="h", marker_color=colours, hovertext=hover, hoverinfo="text",
     ))
-    fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_layout(height=max(300, 24 * len(rows) + 120))
-    return _layout(fig, f"Trace {esc(spans['trace_id'].iloc[0])}", "time since trace start (ms)", "span")
-
-
-def _depths(spans: pd.DataFrame) -> dict[str, int]:
-    """Nesting depth per span for one trace (a trace has tens of spans, not millions)."""
-    parent = dict(zip(spans["span_id"], spans["parent_span_id"], strict=False))
-    depth: dict[str, int] = {}
-    for sid in parent:
-        d, cur, seen = 0, parent.get(sid), {sid}
-        while cur in parent and cur not in seen:
-            seen.add(cur)
-            d, cur = d + 1, parent.get(cur)
-        depth[sid] = d
-    return depth
+    fig.update_yaxes(autorange="reversed", tickmode="array", tickvals=rows, ticktext=labels)
+    fig.update_layout(height=max(260, 22 * len(tree) + 110), showlegend=False)
+    return _layout(fig, "Timeline", "time since trace start (ms)", "")
 
 
 def report_figures(report: AuditReport) -> dict[str, go.Figure]:
-    """The figures the HTML report and the overview show, by name."""
+    """The figures the HTML report and the overview show, by name (same per-step rate as the app)."""
     steps = len(report.reliability.pipeline_steps)
-    rate = (report.reliability.predicted_success ** (1 / steps)) if steps else 0.97
-    return {
+    figures = {
         "failures_by_layer": failures_by_layer(report),
         "top_modes": top_modes(report),
         "failure_rate_over_time": failure_rate_over_time(report),
         "observed_vs_predicted": observed_vs_predicted(report),
-        "compounding": compounding(rate, steps),
+        "compounding": compounding(per_step_rate(report.reliability), steps),
         "step_reliability": step_reliability(report),
         "cost_breakdown": cost_breakdown(report),
         "loss_by_layer": loss_by_layer(report),
     }
+    return {name: fig for name, fig in figures.items() if fig is not None}

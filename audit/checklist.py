@@ -39,18 +39,31 @@ FROM span_facts
 """
 
 
+# Rule groups an item judges by; a trace counts once per group however many rules it trips.
+RULE_GROUPS: dict[str, tuple[str, ...]] = {
+    **{r: (r,) for r in ("HO01", "HO02", "HO03", "ST01", "ST02", "ST03", "RO03", "RO04", "RO05", "RC01", "RC05")},
+    "RO01+RO02": ("RO01", "RO02"),
+    "ST02+ST03": ("ST02", "ST03"),
+}
+
+
 def _metrics(con: duckdb.DuckDBPyConnection, settings: Settings) -> Metrics:
     cur = con.execute(METRICS_SQL, {"backoff_min_ms": settings.backoff_min_ms})
     names = [d[0] for d in cur.description or []]
     values = cur.fetchone() or ()
     metrics: Metrics = {n: float(v or 0) for n, v in zip(names, values, strict=False)}
-    for rule_id, total, unrecovered, traces in con.execute(
-        "SELECT rule_id, count(*), count(CASE WHEN NOT recovered THEN 1 END), count(DISTINCT trace_id) "
-        "FROM findings WHERE NOT silenced GROUP BY rule_id"
+    keys = list(RULE_GROUPS)
+    for key, traces, unrecovered in con.execute(
+        """SELECT g.key, count(DISTINCT f.trace_id), count(DISTINCT CASE WHEN NOT f.recovered THEN f.trace_id END)
+           FROM (SELECT unnest($keys) AS key, unnest($rules) AS rules) g
+           LEFT JOIN findings f ON list_contains(g.rules, f.rule_id) AND NOT f.silenced
+           GROUP BY g.key""",
+        {"keys": keys, "rules": [list(RULE_GROUPS[k]) for k in keys]},
     ).fetchall():
-        metrics[f"{rule_id}"] = float(total)
-        metrics[f"{rule_id}_unrecovered"] = float(unrecovered)
-        metrics[f"{rule_id}_traces"] = float(traces)
+        # distinct traces per group: a trace with two of a group's rules counts once
+        metrics[f"{key}_traces"] = float(traces)
+        metrics[f"{key}_unrecovered_traces"] = float(unrecovered)
+    metrics["fail_share"] = settings.checklist_fail_share
     growing = con.execute(
         """SELECT count(*), count(CASE WHEN gap_ms > prev_gap THEN 1 END) FROM (
                SELECT gap_ms, is_retry, prev_status,
@@ -66,17 +79,20 @@ def _pct(part: float, whole: float) -> str:
     return f"{part / whole:.1%}" if whole else "n/a"
 
 
-def _by_trace_rate(m: Metrics, rule_ids: tuple[str, ...], what: str, fail_at: float = 0.01) -> tuple[Score, str]:
-    """pass when no trace shows the problem, warn below ``fail_at`` of traces, fail above."""
-    hits = sum(m.get(f"{r}_traces", 0) for r in rule_ids)
-    unrecovered = sum(m.get(f"{r}_unrecovered", 0) for r in rule_ids)
+def _by_trace_rate(m: Metrics, group: str, what: str, fail_factor: float = 1.0) -> tuple[Score, str]:
+    """Proportional: pass when no trace shows the problem, fail from the settings' share of
+    traces (times ``fail_factor``), a warning in between, so 1 trace in 10,000 is a warning."""
+    hits = m.get(f"{group}_traces", 0.0)
+    unrecovered = m.get(f"{group}_unrecovered_traces", 0.0)
     traces = m["traces"]
-    evidence = f"{int(hits)} of {int(traces)} traces ({_pct(hits, traces)}) show {what}; {int(unrecovered)} not recovered"
     if not traces:
         return "unknown", "no traces"
+    evidence = f"{int(hits)} of {int(traces)} traces ({_pct(hits, traces)}) show {what}"
+    if hits:
+        evidence += f"; in {int(unrecovered)} of them the run did not recover"
     if hits == 0:
         return "pass", evidence
-    return ("fail" if hits / traces >= fail_at or unrecovered / traces >= fail_at / 2 else "warn"), evidence
+    return ("fail" if hits / traces >= m["fail_share"] * fail_factor else "warn"), evidence
 
 
 def _share(part: float, whole: float, what: str, pass_at: float, warn_at: float) -> tuple[Score, str]:
@@ -97,7 +113,7 @@ class Item:
 
 
 def _schema_validated(m: Metrics) -> tuple[Score, str]:
-    score, evidence = _by_trace_rate(m, ("HO02",), "schema failures at a handoff")
+    score, evidence = _by_trace_rate(m, "HO02", "schema failures at a handoff")
     validators = int(m["validator_spans"])
     evidence += f"; {validators} validator/guardrail spans"
     if score == "pass" and validators == 0:
@@ -123,7 +139,7 @@ def _backoff(m: Metrics) -> tuple[Score, str]:
 
 
 def _loops_bounded(m: Metrics) -> tuple[Score, str]:
-    score, evidence = _by_trace_rate(m, ("RO01", "RO02"), "repeating steps or cycles")
+    score, evidence = _by_trace_rate(m, "RO01+RO02", "repeating steps or cycles")
     limits = int(m.get("RO03_traces", 0))
     evidence += f"; {limits} traces hit an iteration limit"
     if score == "pass" and limits:
@@ -132,11 +148,12 @@ def _loops_bounded(m: Metrics) -> tuple[Score, str]:
 
 
 def _fail_loud(m: Metrics) -> tuple[Score, str]:
-    failed, silent = m["failed_traces"], m["silent_traces"]
-    evidence = f"{int(silent)} of {int(failed)} failed traces reported success at the root"
+    failed, silent, traces = m["failed_traces"], m["silent_traces"], m["traces"]
     if not failed:
         return "pass", "no failed traces"
-    return ("pass" if silent == 0 else "warn" if silent / failed < 0.1 else "fail"), evidence
+    evidence = (f"{int(silent)} of {int(failed)} failed traces reported success at the root "
+                f"({_pct(silent, traces)} of all {int(traces)} traces)")
+    return ("pass" if silent == 0 else "fail" if silent / traces >= m["fail_share"] else "warn"), evidence
 
 
 def _evaluated(m: Metrics) -> tuple[Score, str]:
@@ -156,43 +173,38 @@ def _errors_typed(m: Metrics) -> tuple[Score, str]:
 
 
 def _checkpointed(m: Metrics) -> tuple[Score, str]:
-    lost, redundant = m.get("ST02_traces", 0), m.get("ST03_traces", 0)
-    evidence = f"{int(lost)} traces lost state; {int(redundant)} traces redid finished work"
-    if not m["traces"]:
-        return "unknown", "no traces"
-    if lost == 0 and redundant == 0:
-        return "pass", evidence
-    return ("fail" if (lost + redundant) / m["traces"] >= 0.02 else "warn"), evidence
+    score, evidence = _by_trace_rate(m, "ST02+ST03", "lost state or redone work", fail_factor=2.0)
+    return score, evidence + f" (lost state: {int(m.get('ST02_traces', 0))}; redone work: {int(m.get('ST03_traces', 0))})"
 
 
 ITEMS: tuple[Item, ...] = (
     Item("H1", "handoff", "Model outputs are structured (no parse failures)",
          "Use native structured outputs or tool calling; re-ask once on a parse failure.",
-         lambda m: _by_trace_rate(m, ("HO01",), "unparseable model output")),
+         lambda m: _by_trace_rate(m, "HO01", "unparseable model output")),
     Item("H2", "handoff", "Handoffs are validated against a schema",
          "Validate every payload with the receiver's pydantic model or JSON Schema before handing it on.",
          _schema_validated),
     Item("H3", "handoff", "Tool arguments are validated before execution",
          "Strict argument schemas on every tool; return validation errors to the model once.",
-         lambda m: _by_trace_rate(m, ("HO03",), "invalid tool arguments")),
+         lambda m: _by_trace_rate(m, "HO03", "invalid tool arguments")),
     Item("S1", "state", "Context window is budgeted",
          "Trim or summarise history, cap retrieved chunks, count tokens before each call.",
-         lambda m: _by_trace_rate(m, ("ST01",), "context-window overflow", fail_at=0.005)),
+         lambda m: _by_trace_rate(m, "ST01", "context-window overflow", fail_factor=0.5)),
     Item("S2", "state", "State is checkpointed and carried between steps",
          "Declare the state schema and checkpoint it (e.g. a LangGraph checkpointer); memoise finished steps.",
          _checkpointed),
     Item("S3", "state", "Finished work is not redone",
          "Memoise step results by input in the run's state.",
-         lambda m: _by_trace_rate(m, ("ST03",), "the same step re-run with identical input", fail_at=0.05)),
+         lambda m: _by_trace_rate(m, "ST03", "the same step re-run with identical input", fail_factor=5.0)),
     Item("R1", "routing", "Loops are bounded",
          "Set recursion/iteration limits, detect repeated state, route to a fallback when the bound is hit.",
          _loops_bounded),
     Item("R2", "routing", "Tool and agent names are validated",
          "Constrain tool choice to registered names and validate router output against the graph.",
-         lambda m: _by_trace_rate(m, ("RO04",), "calls to unknown tools or agents")),
+         lambda m: _by_trace_rate(m, "RO04", "calls to unknown tools or agents")),
     Item("R3", "routing", "Delegation settles (no ping-pong)",
          "Give agents clear contracts and track who already handled a task; cap delegation depth.",
-         lambda m: _by_trace_rate(m, ("RO05",), "ping-pong between agents")),
+         lambda m: _by_trace_rate(m, "RO05", "ping-pong between agents")),
     Item("C1", "recovery", "Transient errors are retried",
          "Retry timeouts, 429s, 5xx and connection errors (SDK max_retries, tenacity).",
          _transient_retried),
@@ -201,13 +213,13 @@ ITEMS: tuple[Item, ...] = (
          _backoff),
     Item("C3", "recovery", "Retry budgets end in a fallback, not a dead end",
          "After the last retry, fall back (another model, cached answer, a human) and fail loud.",
-         lambda m: _by_trace_rate(m, ("RC01",), "retries exhausted")),
+         lambda m: _by_trace_rate(m, "RC01", "retries exhausted")),
     Item("C4", "recovery", "Errors fail loud",
          "Propagate unrecovered errors to the run's status and alert; never return a confident wrong answer.",
          _fail_loud),
     Item("C5", "recovery", "Unexpected errors are caught at step boundaries",
          "Catch and classify errors per step: retry transient, re-ask on format, fail fast on bugs.",
-         lambda m: _by_trace_rate(m, ("RC05",), "unhandled errors ending the run")),
+         lambda m: _by_trace_rate(m, "RC05", "unhandled errors ending the run")),
     Item("O1", "observability", "Final answers are evaluated",
          "Score final answers with an evaluator or user feedback and record eval_passed on the root.",
          _evaluated),

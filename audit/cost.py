@@ -14,7 +14,7 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audit.errors import SettingsError
-from audit.models import Cost, LayerCost, PriceRow
+from audit.models import AuditReport, Cost, LayerCost, PriceRow
 from audit.reliability import LAYER_ORDER
 from audit.settings import Settings, describe_validation_error, read_config_file
 
@@ -76,7 +76,7 @@ def price_rows(table: PriceTable) -> list[PriceRow]:
 
 
 SPAN_COSTS_SQL = """
-CREATE OR REPLACE TABLE span_costs AS
+CREATE OR REPLACE TEMP TABLE span_costs AS
 WITH model_price AS (
     SELECT model, input_per_mtok, output_per_mtok FROM (
         SELECT m.model, p.input_per_mtok, p.output_per_mtok,
@@ -109,7 +109,7 @@ FROM own o LEFT JOIN children c ON c.trace_id = o.trace_id AND c.span_id = o.spa
 # Retried attempts (an error followed by another run of the step) and everything under them,
 # in runs that succeeded in the end: what failed runs burnt is counted as failed spend.
 RETRY_WASTE_SQL = """
-CREATE OR REPLACE TABLE retry_waste AS
+CREATE OR REPLACE TEMP TABLE retry_waste AS
 WITH RECURSIVE wasted(trace_id, span_id, family) AS (
     SELECT f.trace_id, f.span_id, f.error_family
     FROM span_facts f JOIN trace_facts t ON t.trace_id = f.trace_id AND NOT t.failed
@@ -132,8 +132,10 @@ GROUP BY 1, 2, 3
 
 def compute_cost(con: duckdb.DuckDBPyConnection, table: PriceTable, settings: Settings) -> Cost:
     """Price every span and split the spend by outcome and layer."""
+    # temporary tables: they belong to this connection (cursor), so sessions sharing one
+    # read-only audit can price it differently at the same time
     con.execute(
-        "CREATE OR REPLACE TABLE prices (priority INTEGER, pattern VARCHAR, input_per_mtok DOUBLE, "
+        "CREATE OR REPLACE TEMP TABLE prices (priority INTEGER, pattern VARCHAR, input_per_mtok DOUBLE, "
         "output_per_mtok DOUBLE)"
     )
     con.executemany(
@@ -193,26 +195,69 @@ def compute_cost(con: duckdb.DuckDBPyConnection, table: PriceTable, settings: Se
         unpriced_spans=unpriced, unpriced_tokens=int(unpriced_tokens), unpriced_models=models,
         price_table_as_of=table.as_of, prices=price_rows(table),
     )
-    return project(cost, settings.monthly_runs, settings.business_cost_per_failure_usd, settings.engineering_cost_usd)
+    return project(cost, settings.monthly_runs, settings.business_cost_per_failure_usd, settings.engineering_cost_usd,
+                   settings.payback_horizon_months)
 
 
-def project(cost: Cost, monthly_runs: int, business_cost_per_failure: float, engineering_cost: float) -> Cost:
+def project(cost: Cost, monthly_runs: int, business_cost_per_failure: float, engineering_cost: float,
+            payback_horizon_months: float | None = None) -> Cost:
     """Monthly figures and payback for a run volume and business assumptions.
 
     Pure arithmetic over the audited spend, so the app's what-if inputs answer at once.
     """
     scale = monthly_runs / cost.traces if cost.traces else 0.0
+    horizon = cost.payback_horizon_months if payback_horizon_months is None else payback_horizon_months
     by_layer = {}
     for layer, lc in cost.by_layer.items():
         business = lc.failed_traces * business_cost_per_failure
         monthly = (lc.failed_cost_usd + lc.retry_cost_usd + business) * scale
+        payback = engineering_cost / monthly if monthly > 0 else None
         by_layer[layer] = lc.model_copy(update={
             "business_cost_usd": business, "monthly_loss_usd": monthly,
-            "payback_months": engineering_cost / monthly if monthly > 0 else None,
+            "payback_months": payback, "payback": payback_text(payback, horizon),
         })
     waste = cost.failed_cost_usd + cost.retry_cost_usd + cost.failed_traces * business_cost_per_failure
     return cost.model_copy(update={
         "business_cost_per_failure_usd": business_cost_per_failure, "monthly_runs": monthly_runs,
         "monthly_cost_usd": cost.total_cost_usd * scale, "monthly_failure_loss_usd": waste * scale,
-        "engineering_cost_usd": engineering_cost, "by_layer": by_layer,
+        "engineering_cost_usd": engineering_cost, "by_layer": by_layer, "payback_horizon_months": horizon,
     })
+
+
+def payback_text(months: float | None, horizon_months: float) -> str:
+    """Payback for people: never "None", and a long payback says it is not worth it."""
+    if months is None:
+        return "no loss measured"
+    if months > horizon_months:
+        return f"not worth it at this volume ({months:,.0f} months)"
+    return f"{months:,.1f} months"
+
+
+def unpriced_note(cost: Cost) -> str:
+    """What the money figures leave out, said next to them (empty when every span is priced)."""
+    if not cost.unpriced_spans:
+        return ""
+    models = ", ".join(cost.unpriced_models[:5]) or "no model name"
+    more = f" and {len(cost.unpriced_models) - 5} more" if len(cost.unpriced_models) > 5 else ""
+    return f"{cost.unpriced_spans:,} spans unpriced ({cost.unpriced_tokens:,} tokens; {models}{more}): not in these figures"
+
+
+def apply_cost(report: AuditReport, cost: Cost) -> AuditReport:
+    """The report with another cost picture (prices, volume, business cost), its summary and
+    fix-first list following, so every page and export shows the same figures."""
+    from audit.fixfirst import rank_fix_first  # fixfirst imports this module's models too
+
+    s = report.summary
+    summary = s.model_copy(update={
+        "total_cost_usd": cost.total_cost_usd,
+        "cost_per_successful_run_usd": cost.cost_per_successful_run_usd,
+        "money_lost_usd": money_lost(cost),
+        "unpriced_spans": cost.unpriced_spans,
+    })
+    updated = report.model_copy(update={"cost": cost, "summary": summary})
+    return updated.model_copy(update={"fix_first": rank_fix_first(report.fix_first, cost)})
+
+
+def money_lost(cost: Cost) -> float:
+    """Failed runs + retried attempts + the business cost of the failed runs."""
+    return cost.failed_cost_usd + cost.retry_cost_usd + cost.failed_traces * cost.business_cost_per_failure_usd

@@ -13,10 +13,11 @@ from pydantic import TypeAdapter
 from audit import __version__
 from audit.checklist import score_checklist
 from audit.classify import classify
-from audit.cost import PriceTable, compute_cost, load_prices
+from audit.cost import PriceTable, compute_cost, load_prices, money_lost
 from audit.db import connect
 from audit.evals import load_evals
 from audit.fingerprints import build_fingerprints, summarise_fingerprints
+from audit.fixfirst import fix_first as rank_fixes
 from audit.ingest import LoadResult, SourceFile, load_traces
 from audit.models import (
     AuditReport,
@@ -27,6 +28,7 @@ from audit.models import (
     SourceInfo,
     Summary,
     TimeBucket,
+    TimeUnit,
 )
 from audit.redact import redact_report, redacted_spans
 from audit.reliability import LAYER_ORDER, compute_reliability
@@ -100,11 +102,12 @@ class Audit:
         reliability = compute_reliability(self.con, self.settings)
         cost = compute_cost(self.con, self.prices, self.settings)
         checklist = score_checklist(self.con, self.settings)
+        fix_first = rank_fixes(self.con, cost)
         findings = self._findings()
         quarantine = self._quarantine()
         summary = self._summary(findings, reliability.observed_success, reliability.predicted_success, cost)
         report = AuditReport(
-            summary=summary, findings=findings, reliability=reliability, cost=cost,
+            summary=summary, findings=findings, reliability=reliability, cost=cost, fix_first=fix_first,
             checklist=checklist, quarantine=quarantine, fingerprints=summarise_fingerprints(self.con),
         )
         return report
@@ -161,14 +164,13 @@ class Audit:
     def _timeline(self) -> list[TimeBucket]:
         span = self.con.execute("SELECT min(started_at), max(started_at) FROM trace_facts").fetchone()
         if not span or span[0] is None:
-            return []
-        hours = (span[1] - span[0]).total_seconds() / 3600
-        unit = "hour" if hours <= 72 else "day" if hours <= 24 * 120 else "week"
+            return []  # no timestamps: no time chart, no time filter
+        unit = timeline_unit((span[1] - span[0]).total_seconds())
         return [
-            TimeBucket(start=s, traces=n, failed=f)
+            TimeBucket(start=s, traces=n, failed=f, unit=unit)
             for s, n, f in self.con.execute(
                 "SELECT date_trunc(?, started_at) AS b, count(*), count(CASE WHEN failed THEN 1 END) "
-                "FROM trace_facts GROUP BY b ORDER BY b",
+                "FROM trace_facts WHERE started_at IS NOT NULL GROUP BY b ORDER BY b",
                 [unit],
             ).fetchall()
         ]
@@ -197,8 +199,7 @@ class Audit:
             top_modes=top[:10],
             total_cost_usd=cost.total_cost_usd,
             cost_per_successful_run_usd=cost.cost_per_successful_run_usd,
-            money_lost_usd=cost.failed_cost_usd + cost.retry_cost_usd
-            + failed * self.settings.business_cost_per_failure_usd,
+            money_lost_usd=money_lost(cost), unpriced_spans=cost.unpriced_spans,
             first_seen=first, last_seen=last, timeline=self._timeline(),
             provenance=Provenance(
                 version=__version__, generated_at=datetime.now(UTC), inputs=self.sources(),
@@ -206,6 +207,18 @@ class Audit:
                 rules=[f"{r.id} {r.name} ({r.source})" for r in self.rules], redacted=False,
             ),
         )
+
+
+TIME_UNITS = (("second", 120), ("minute", 2 * 3600), ("hour", 3 * 86400), ("day", 366 * 86400))
+
+
+def timeline_unit(seconds: float) -> TimeUnit:
+    """The bucket that gives a readable number of points for data covering ``seconds``:
+    four minutes of traces are seconds apart, not one dot; a year is days or weeks."""
+    for unit, up_to in TIME_UNITS:
+        if seconds <= up_to:
+            return unit  # type: ignore[return-value]
+    return "week"
 
 
 _FINDINGS = TypeAdapter(list[Finding])

@@ -15,6 +15,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
+from audit.cost import unpriced_note
 from audit.models import AuditReport
 from audit.redact import redact_text
 
@@ -113,6 +114,15 @@ def to_markdown(report: AuditReport, max_findings: int = 50) -> str:
         f"| cost per successful run | {money(s.cost_per_successful_run_usd)} |",
         f"| money lost to failures and retries | {money(s.money_lost_usd)} |",
         f"| projected monthly loss ({c.monthly_runs:,} runs) | {money(c.monthly_failure_loss_usd)} |",
+        *([f"| unpriced spans | {_md(unpriced_note(c))} |"] if c.unpriced_spans else []),
+        "",
+        "## Fix first",
+        "",
+        "| # | layer · mode | failed traces | money lost | success gain if fixed | remedy | example traces |",
+        "|---|---|---|---|---|---|---|",
+        *[f"| {k} | {i.layer} · {_md(i.mode)} | {i.failed_traces:,} | {money(i.money_lost_usd)} | "
+          f"+{i.success_gain * 100:.1f} pts | {_md(i.remedy)} | {_md(', '.join(i.example_traces))} |"
+          for k, i in enumerate(report.fix_first[:10], start=1)],
         "",
         "## Root causes by layer",
         "",
@@ -121,8 +131,7 @@ def to_markdown(report: AuditReport, max_findings: int = 50) -> str:
     ]
     for layer, n in s.primary_by_layer.items():
         lc = c.by_layer[layer]
-        payback = f"{lc.payback_months:.1f} months" if lc.payback_months is not None else "n/a"
-        out.append(f"| {layer} | {n} | {money(lc.monthly_loss_usd)} | {payback} |")
+        out.append(f"| {layer} | {n} | {money(lc.monthly_loss_usd)} | {lc.payback} |")
     out += ["", "## Top failure modes", "", "| layer | mode | failed traces |", "|---|---|---|"]
     out += [f"| {_md(layer)} | {_md(mode)} | {n} |" for layer, mode, n in s.top_modes]
     out += fingerprints_markdown(report)
@@ -186,11 +195,20 @@ def to_html(report: AuditReport, max_findings: int = 500) -> str:
             ("Coordination gap", f"{s.coordination_gap * 100:+.1f} pts"),
             ("Cost per successful run", money(s.cost_per_successful_run_usd)),
             ("Money lost", money(s.money_lost_usd))]
+    if c.unpriced_spans:
+        kpis.append(("Unpriced spans (not in the money figures)", f"{c.unpriced_spans:,}"))
     kpi_html = "".join(f'<div class="kpi"><div class="v">{html.escape(v)}</div><div class="k">{html.escape(k)}</div></div>'
                        for k, v in kpis)
     checklist = _table(["id", "layer", "item", "score", "override", "evidence", "remedy"],
                        [[i.id, i.layer, i.title, i.score, f"{i.override or ''} {i.override_note or ''}".strip(),
                          i.evidence, i.remedy] for i in report.checklist])
+    fix_first = _table(
+        ["#", "layer", "mode", "failed traces", "money lost", "success gain if fixed", "remedy", "example traces"],
+        [[k, i.layer, i.mode, f"{i.failed_traces:,}", money(i.money_lost_usd), f"+{i.success_gain * 100:.1f} pts",
+          i.remedy, ", ".join(i.example_traces)] for k, i in enumerate(report.fix_first[:10], start=1)])
+    payback = _table(["layer", "failed traces", "monthly loss", "payback of a fix"],
+                     [[layer, lc.failed_traces, money(lc.monthly_loss_usd), lc.payback]
+                      for layer, lc in c.by_layer.items()])
     findings = [f for f in report.findings if not f.silenced]
     findings_table = _table(
         ["trace", "span", "rule", "layer", "mode", "severity", "primary", "evidence", "remedy"],
@@ -221,6 +239,7 @@ th{{background:#f6f6f6}} .chart{{min-height:380px}} .chip{{color:#fff;border-rad
 <h1>Coordination audit</h1>
 <p>{s.traces:,} traces and {s.spans:,} spans; {s.quarantined_rows:,} rows quarantined. Layers: {layers}</p>
 <div class="kpis">{kpi_html}</div>
+<h2>Fix first</h2>{fix_first if report.fix_first else '<p>No failed traces.</p>'}
 <h2>Charts</h2>
 <div class="grid">{charts}</div>
 <h2>Top error fingerprints</h2>{fingerprints_html(report)}
@@ -229,7 +248,9 @@ th{{background:#f6f6f6}} .chart{{min-height:380px}} .chip{{color:#fff;border-rad
 <h2>Cost</h2>
 <p>Total {money(c.total_cost_usd)}; failed runs {money(c.failed_cost_usd)}; retried attempts {money(c.retry_cost_usd)};
 projected monthly spend {money(c.monthly_cost_usd)} for {c.monthly_runs:,} runs; {c.unpriced_spans:,} spans with tokens but
-no known price{(': ' + html.escape(', '.join(c.unpriced_models))) if c.unpriced_models else ''}.</p>
+no known price{(': ' + html.escape(', '.join(c.unpriced_models))) if c.unpriced_models else ''}
+(not in the money figures).</p>
+{payback}
 <h2>Quarantined rows</h2>{quarantine if report.quarantine else '<p>None.</p>'}
 <footer>{prov}</footer>
 </body></html>

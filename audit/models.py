@@ -48,7 +48,10 @@ class StepReliability(Strict):
     trace_share: float = Field(description="Share of traces in which the step appears")
     first_attempt_rate: float
     first_attempt_ci: tuple[float, float] = Field(description="Wilson 95% interval")
-    effective_rate: float = Field(description="Share of its traces where some attempt passed")
+    effective_rate: float = Field(
+        description="Share of the step's invocations (a first attempt and its retries) where some attempt passed; "
+                    "never below first_attempt_rate"
+    )
     effective_ci: tuple[float, float]
     p50_ms: float
     p95_ms: float
@@ -61,6 +64,14 @@ class StepReliability(Strict):
 class WhatIf(Strict):
     success_if_layer_fixed: dict[str, float] = Field(
         description="Observed success if the failed traces rooted in a layer had succeeded"
+    )
+    retryable_failed_traces: dict[str, int] = Field(
+        default_factory=dict,
+        description="Failed traces by root-cause layer that another attempt could rescue (a transient error "
+                    "not retried); exhausted retries and non-transient errors are not counted",
+    )
+    retry_success_rate: float = Field(
+        1.0, description="Share of retries after a transient error that succeeded (what one more attempt buys)"
     )
     predicted_with_attempts: dict[int, float] = Field(
         description="Predicted end-to-end success with k attempts per pipeline step (independent failures)"
@@ -87,6 +98,7 @@ class LayerCost(Strict):
     retry_cost_usd: float = Field(description="Token cost of retried attempts in runs that then succeeded")
     monthly_loss_usd: float
     payback_months: float | None = Field(description="Engineering cost / monthly loss; none when no loss")
+    payback: str = Field("no loss measured", description="Payback in words; past the horizon: not worth it")
 
 
 class PriceRow(Strict):
@@ -115,12 +127,29 @@ class Cost(Strict):
     monthly_cost_usd: float
     monthly_failure_loss_usd: float
     engineering_cost_usd: float
+    payback_horizon_months: float = Field(24.0, description="A fix paying back later than this is not worth it")
     by_layer: dict[str, LayerCost]
     unpriced_spans: int = Field(description="Spans with tokens but no cost and no matching price")
     unpriced_tokens: int
     unpriced_models: list[str]
     price_table_as_of: str
     prices: list[PriceRow]
+
+
+class FixFirstItem(Strict):
+    """One root-cause failure mode, priced: the Overview's and the exports' "Fix first" list."""
+
+    layer: FindingLayer
+    mode: str
+    rules: list[str]
+    failed_traces: int = Field(description="Failed traces whose root cause is this mode")
+    failed_cost_usd: float = Field(description="Token cost of those failed runs (priced spans only)")
+    business_cost_usd: float = Field(0.0, description="Failed runs x business cost per failure")
+    money_lost_usd: float = Field(0.0, description="failed_cost_usd + business_cost_usd; the ranking key")
+    monthly_loss_usd: float = Field(0.0, description="money_lost_usd scaled to the monthly run volume")
+    success_gain: float = Field(0.0, description="End-to-end success gained if fixed (its failed traces succeed)")
+    remedy: str
+    example_traces: list[str]
 
 
 class ChecklistItem(Strict):
@@ -161,10 +190,14 @@ class Provenance(Strict):
     redacted: bool
 
 
+TimeUnit = Literal["second", "minute", "hour", "day", "week"]
+
+
 class TimeBucket(Strict):
     start: datetime
     traces: int
     failed: int
+    unit: TimeUnit = Field("hour", description="Width of the bucket, chosen from the time the data covers")
 
 
 class Summary(Strict):
@@ -185,6 +218,7 @@ class Summary(Strict):
     total_cost_usd: float
     cost_per_successful_run_usd: float | None
     money_lost_usd: float = Field(description="Failed runs + retried attempts + business cost of failures")
+    unpriced_spans: int = Field(0, description="Spans with tokens but no price: not in the money figures")
     first_seen: datetime | None
     last_seen: datetime | None
     timeline: list[TimeBucket] = Field(description="Traces and failed traces per time bucket")
@@ -221,6 +255,9 @@ class AuditReport(Strict):
     findings: list[Finding]
     reliability: Reliability
     cost: Cost
+    fix_first: list[FixFirstItem] = Field(
+        default_factory=list, description="Root-cause failure modes, most costly first (money lost, then failed runs)"
+    )
     checklist: list[ChecklistItem]
     quarantine: list[QuarantineRow]
     fingerprints: list[Fingerprint] = Field(

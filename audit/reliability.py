@@ -35,27 +35,42 @@ def with_retries(p: float, attempts: int) -> float:
     return 1 - (1 - p) ** max(1, attempts)
 
 
-def per_step_rate(rel: Reliability) -> float:
-    """Geometric-mean first-attempt rate of the pipeline's steps."""
+def per_step_rate(rel: Reliability, end_to_end: float | None = None) -> float:
+    """Per-step rate equivalent to an end-to-end success over today's pipeline (observed by default).
+
+    The app, the HTML report and the what-ifs all use this one figure, so they agree.
+    """
     n = len(rel.pipeline_steps)
-    return rel.predicted_first_attempt ** (1 / n) if n else 1.0
+    e2e = rel.observed_success if end_to_end is None else end_to_end
+    return e2e ** (1 / n) if n and e2e > 0 else e2e if n else 1.0
 
 
 def project_end_to_end(rel: Reliability, attempts: int = 1, chain_length: int | None = None,
                        fixed_layer: str | None = None) -> float:
     """What-if: end-to-end success with k attempts per step, a chain length, and one layer fixed.
 
-    Fixing a layer removes the share of failures whose root cause is in it (from the
-    audit's primary findings) from every step's failure rate; attempts then compound as
-    independent tries, and the chain as independent steps.
+    Today is the observed success; the what-ifs start from it. Fixing a layer turns the
+    failed traces rooted in it into successes. Extra attempts only rescue failures a retry
+    can fix (a transient error that was not retried): exhausted retries and errors that are
+    not transient stay failed. Each extra attempt succeeds at the observed retry success
+    rate. A different chain length scales today's per-step equivalent rate.
     """
-    p = per_step_rate(rel)
-    if fixed_layer and rel.observed_success < 1:
-        fixed = rel.what_if.success_if_layer_fixed.get(fixed_layer, rel.observed_success)
-        removed = (fixed - rel.observed_success) / (1 - rel.observed_success)
-        p = 1 - (1 - p) * (1 - removed)
-    n = len(rel.pipeline_steps) if chain_length is None else chain_length
-    return chain_reliability(with_retries(p, attempts), n)
+    w = rel.what_if
+    traces = rel.traces
+    success = rel.observed_success
+    if not traces:
+        return success
+    if fixed_layer:
+        success = w.success_if_layer_fixed.get(fixed_layer, success)
+    retryable = sum(n for layer, n in w.retryable_failed_traces.items() if layer != fixed_layer)
+    if attempts > 1 and retryable:
+        rescued = 1 - (1 - w.retry_success_rate) ** (attempts - 1)
+        success += retryable / traces * rescued
+    success = min(success, 1.0)
+    steps = len(rel.pipeline_steps)
+    if chain_length is None or not steps or chain_length == steps:
+        return success
+    return chain_reliability(per_step_rate(rel, success), chain_length)
 
 
 def product(values: Iterable[float]) -> float:
@@ -63,12 +78,19 @@ def product(values: Iterable[float]) -> float:
 
 
 STEP_SQL = """
-WITH per_trace AS (
-    SELECT name, coalesce(agent, '') AS agent, trace_id, bool_or(status = 'ok') AS passed
-    FROM span_facts GROUP BY 1, 2, 3
+WITH chained AS (  -- an invocation is a first attempt plus the retries that follow it
+    SELECT name, coalesce(agent, '') AS agent, trace_id, status, is_retry,
+           sum(CASE WHEN is_retry THEN 0 ELSE 1 END) OVER (
+               PARTITION BY trace_id, step_key ORDER BY start_time, span_id) AS invocation
+    FROM span_facts
+), invocations AS (
+    SELECT name, agent, trace_id, bool_or(status = 'ok') AS passed,
+           bool_or(status = 'ok' AND NOT is_retry) AS first_passed
+    FROM chained GROUP BY name, agent, trace_id, invocation
 ), effective AS (
-    SELECT name, agent, count(*) AS traces, count(CASE WHEN passed THEN 1 END) AS traces_passed
-    FROM per_trace GROUP BY 1, 2
+    SELECT name, agent, count(DISTINCT trace_id) AS traces, count(*) AS invocations,
+           count(CASE WHEN passed THEN 1 END) AS invocations_passed
+    FROM invocations GROUP BY 1, 2
 ), runs AS (
     SELECT name, coalesce(agent, '') AS agent, count(*) AS runs,
            count(CASE WHEN NOT is_retry THEN 1 END) AS first_attempts,
@@ -80,11 +102,32 @@ WITH per_trace AS (
            min(kind) AS kind
     FROM span_facts GROUP BY 1, 2
 )
-SELECT r.name, r.agent, r.kind, r.runs, r.first_attempts, r.first_ok, r.retries, e.traces, e.traces_passed,
+SELECT r.name, r.agent, r.kind, r.runs, r.first_attempts, r.first_ok, r.retries, e.traces, e.invocations,
+       e.invocations_passed,
        r.p50_ms, r.p95_ms, r.total_ms, r.top_share
 FROM runs r JOIN effective e ON e.name = r.name AND e.agent = r.agent
 ORDER BY e.traces DESC, r.name, r.agent
 """
+
+
+# Failed traces whose root cause another attempt could fix: a transient error that was not
+# retried (or whose retries were not exhausted). Exhausted retries and other errors are not.
+RETRYABLE_SQL = """
+SELECT f.layer, count(DISTINCT f.trace_id)
+FROM findings f
+JOIN span_facts s ON s.trace_id = f.trace_id AND s.span_id = f.span_id
+WHERE f."primary" AND NOT f.silenced AND s.transient_error AND NOT s.is_retry AND NOT s.client_retries_exhausted
+  AND f.mode <> 'retries_exhausted'
+GROUP BY f.layer
+"""
+
+
+def per_step_rate_of(steps: list[StepReliability], first_attempt: bool) -> float:
+    """Geometric mean of the steps' first-attempt (or effective) rates; 1 without steps."""
+    if not steps:
+        return 1.0
+    rates = [s.first_attempt_rate if first_attempt else s.effective_rate for s in steps]
+    return product(rates) ** (1 / len(rates))
 
 
 def compute_reliability(con: duckdb.DuckDBPyConnection, settings: Settings) -> Reliability:
@@ -94,15 +137,16 @@ def compute_reliability(con: duckdb.DuckDBPyConnection, settings: Settings) -> R
     ).fetchone() or (0, 0, 0.0)
     steps = []
     for row in con.execute(STEP_SQL).fetchall():
-        (name, agent, kind, runs, first_n, first_ok, retries, traces, passed, p50, p95, total_ms, top) = row
+        (name, agent, kind, runs, first_n, first_ok, retries, traces, invocations, passed, p50, p95, total_ms,
+         top) = row
         share = traces / n_traces if n_traces else 0.0
         steps.append(
             StepReliability(
                 name=name, agent=agent or None, kind=kind, runs=runs, retries=retries, traces=traces,
                 trace_share=share, first_attempt_rate=first_ok / first_n if first_n else 0.0,
                 first_attempt_ci=wilson_interval(first_ok, first_n),
-                effective_rate=passed / traces if traces else 0.0,
-                effective_ci=wilson_interval(passed, traces),
+                effective_rate=passed / invocations if invocations else 0.0,
+                effective_ci=wilson_interval(passed, invocations),
                 p50_ms=p50 or 0.0, p95_ms=p95 or 0.0,
                 latency_share=(total_ms / root_ms) if root_ms else 0.0,
                 in_pipeline=share >= settings.pipeline_min_trace_share and top >= 0.5,
@@ -117,6 +161,12 @@ def compute_reliability(con: duckdb.DuckDBPyConnection, settings: Settings) -> R
             "SELECT layer, count(*) FROM findings WHERE \"primary\" GROUP BY layer"
         ).fetchall()
     )
+    retryable = dict(con.execute(RETRYABLE_SQL).fetchall())
+    retries_n, retries_ok = con.execute(
+        "SELECT count(*), count(CASE WHEN status = 'ok' THEN 1 END) FROM span_facts "
+        "WHERE is_retry AND prev_error_family IN (SELECT DISTINCT error_family FROM span_facts WHERE transient_error)"
+    ).fetchone() or (0, 0)
+    first_rate = per_step_rate_of(pipeline, first_attempt=True)
     return Reliability(
         traces=n_traces, failed_traces=n_failed, observed_success=observed,
         observed_ci=wilson_interval(n_traces - n_failed, n_traces),
@@ -128,6 +178,8 @@ def compute_reliability(con: duckdb.DuckDBPyConnection, settings: Settings) -> R
                 layer: (n_traces - n_failed + fixed.get(layer, 0)) / n_traces if n_traces else 0.0
                 for layer in LAYER_ORDER
             },
+            retryable_failed_traces={layer: int(retryable.get(layer, 0)) for layer in LAYER_ORDER},
+            retry_success_rate=retries_ok / retries_n if retries_n else first_rate,
             predicted_with_attempts={
                 k: product(with_retries(s.first_attempt_rate, k) for s in pipeline) if pipeline else 1.0
                 for k in (1, 2, 3, 4)

@@ -49,6 +49,13 @@ class Settings(BaseModel):
     engineering_cost_usd: float = Field(
         6500.0, ge=0, description="Cost of fixing one layer (default: one engineer-week)"
     )
+    payback_horizon_months: float = Field(
+        24.0, gt=0, description="A fix that pays back later than this many months is not worth it at this volume"
+    )
+    checklist_fail_share: float = Field(
+        0.01, gt=0, le=1,
+        description="A checklist practice fails when its problem shows in this share of traces; below it, a warning",
+    )
     eval_score_name: str | None = Field(
         None, description="Which evaluator score or feedback key decides pass/fail (default: every one)"
     )

@@ -1,27 +1,41 @@
-"""What every page shares: the session's current audit, loading with progress, error display.
+"""What every page shares: the session's current audit, the shared sample, the session's
+cost settings and filters, loading with progress, error display and safe text.
 
-Each browser session keeps its own audits in ``st.session_state`` (its own in-memory
-DuckDB), keyed by the exact bytes of the files, the column mapping and the settings, so
-switching pages or moving a what-if control never reloads; one user's upload never
-reaches another session.
+The bundled sample is audited once per server (``st.cache_resource``, keyed by its bytes)
+and shared read-only; a session's uploads live in its own ``st.session_state`` (its own
+in-memory DuckDB), keyed by the exact bytes of the files, the column mapping and the
+settings, so switching pages or moving a control never reloads and no upload reaches
+another session. Every page run reads through its own cursor: Streamlit reruns of one
+session overlap, and a DuckDB connection must not serve two threads at once. A session's
+audits are closed when the session ends (its state is dropped).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import re
+import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import streamlit as st
+from pydantic import BaseModel, ConfigDict, Field
 
 from audit.charts import LAYER_COLOURS
+from audit.cost import PriceTable, apply_cost, compute_cost, project
 from audit.db import connect
 from audit.engine import Audit
 from audit.errors import AuditError
+from audit.explore import Filters, filter_options
+from audit.fixfirst import fix_first
 from audit.ingest import LoadResult, SourceFile
 from audit.models import AuditReport
 from audit.settings import Settings
@@ -29,11 +43,34 @@ from audit.settings import Settings
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample_traces.csv"
 KEEP_AUDITS = 3  # audits a session keeps for switching back without reloading
+UPLOAD_ROOT = Path(tempfile.gettempdir()) / f"coordination-audit-uploads-{os.getuid()}"
 
+
+# -- safe text ------------------------------------------------------------------------------
+
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&\"'])")
+
+
+def md_text(value: object) -> str:
+    """Trace text made inert for ``st.markdown``/``st.error``/``st.caption``/... : every
+    Markdown, HTML and Streamlit directive character is backslash-escaped and line breaks
+    become spaces, so a span named ``![x](https://…)`` or ``# heading`` shows as typed."""
+    text = "" if value is None else str(value)
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\r", " ").replace("\n", " ")
+
+
+def md_code(value: object) -> str:
+    """Trace text as inline code (backticks inside cannot close it)."""
+    text = ("" if value is None else str(value)).replace("\r", " ").replace("\n", " ")
+    fence = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
+
+
+# -- the session's audits ---------------------------------------------------------------------
 
 @dataclass
-class Loaded:
-    """One audited dataset of this session."""
+class Dataset:
+    """One audited dataset: its database and the report under the default cost settings."""
 
     key: str
     names: list[str]
@@ -41,8 +78,67 @@ class Loaded:
     report: AuditReport
     results: list[LoadResult]
     is_sample: bool
+
+
+@dataclass
+class Loaded:
+    """A dataset as one session sees it: its overrides, cost views and rendered exports."""
+
+    dataset: Dataset
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
-    exports: dict[tuple[str, ...], str] = field(default_factory=dict)  # rendered files of this report
+    exports: dict[tuple[str, ...], str] = field(default_factory=dict)  # rendered files
+    views: dict[str, AuditReport] = field(default_factory=dict)  # report per cost setting
+
+    @property
+    def key(self) -> str:
+        return self.dataset.key
+
+    @property
+    def names(self) -> list[str]:
+        return self.dataset.names
+
+    @property
+    def is_sample(self) -> bool:
+        return self.dataset.is_sample
+
+    @property
+    def results(self) -> list[LoadResult]:
+        return self.dataset.results
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection of this page run's own: reruns of a session overlap in time."""
+        return self.dataset.audit.con.cursor()
+
+    def db(self) -> Audit:
+        """The audit's queries over a cursor of this run's own."""
+        a = self.dataset.audit
+        return Audit(self.cursor(), a.settings, a.rules, a.prices)
+
+
+class SessionAudits:
+    """This session's private audits; their databases close when the session's state goes."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, Loaded] = {}
+        self._finalizer = weakref.finalize(self, close_all, self.by_key)
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+def close_all(audits: dict[str, Loaded]) -> None:
+    for loaded in audits.values():
+        if not loaded.is_sample:
+            with contextlib.suppress(duckdb.Error):
+                loaded.dataset.audit.con.close()
+    audits.clear()
+
+
+def session_audits() -> SessionAudits:
+    audits = st.session_state.get("audits")
+    if not isinstance(audits, SessionAudits):
+        audits = st.session_state["audits"] = SessionAudits()
+    return audits
 
 
 def content_key(files: list[tuple[str, bytes]], mapping: dict[str, str], settings: Settings) -> str:
@@ -55,10 +151,71 @@ def content_key(files: list[tuple[str, bytes]], mapping: dict[str, str], setting
     return digest.hexdigest()
 
 
+def upload_dir() -> Path:
+    """This process's private folder for upload files (0700); left-overs of dead servers go."""
+    UPLOAD_ROOT.mkdir(mode=0o700, exist_ok=True)
+    for stale in UPLOAD_ROOT.glob("pid-*"):
+        pid = int(stale.name[4:]) if stale.name[4:].isdigit() else -1
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(stale, ignore_errors=True)
+    mine = UPLOAD_ROOT / f"pid-{os.getpid()}"
+    mine.mkdir(mode=0o700, exist_ok=True)
+    return mine
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _audit(files: list[tuple[str, bytes]], mapping: dict[str, str], settings: Settings, input_format: str | None,
+           key: str, is_sample: bool, status: object | None = None) -> Dataset:
+    """Load and audit files into a new in-memory database; the files live on disk only while loading."""
+    def say(label: str) -> None:
+        if status is not None:
+            status.update(label=label)  # type: ignore[attr-defined]
+
+    with tempfile.TemporaryDirectory(dir=upload_dir()) as tmp:
+        sources = []
+        for i, (name, data) in enumerate(files):
+            path = Path(tmp) / f"{i}-{Path(name).name}"
+            path.write_bytes(data)
+            sources.append(SourceFile(path=path, name=Path(name).name))
+        say(f"Loading {len(sources)} file(s) into DuckDB…")
+        audit = Audit(connect(), settings)
+        try:
+            results = audit.load(sources, mapping, input_format)
+            say("Classifying failures, computing reliability and cost…")
+            report = audit.run()
+        except BaseException:
+            audit.con.close()
+            raise
+    return Dataset(key, [s.name for s in sources], audit, report, results, is_sample)
+
+
+@st.cache_resource(show_spinner="Auditing the bundled sample…", max_entries=2)
+def shared_sample(digest: str) -> Dataset:
+    """The bundled sample's audit, once per server and shared read-only (a cursor per use)."""
+    data = SAMPLE.read_bytes()
+    if hashlib.sha256(data).hexdigest() != digest:  # the file changed under a running server
+        digest = hashlib.sha256(data).hexdigest()
+    return _audit([(SAMPLE.name, data)], {}, Settings(), None, f"sample-{digest}", True)
+
+
+def sample_dataset() -> Dataset:
+    return shared_sample(hashlib.sha256(SAMPLE.read_bytes()).hexdigest())
+
+
 def audit_files(files: list[tuple[str, bytes]], mapping: dict[str, str] | None = None, *,
-                is_sample: bool = False, settings: Settings | None = None, input_format: str | None = None
-                ) -> Loaded:
-    """Load and audit files for this session (or reuse the audit of the same bytes).
+                settings: Settings | None = None, input_format: str | None = None) -> Loaded:
+    """Load and audit uploaded files for this session (or reuse the audit of the same bytes).
 
     Raises:
         AuditError: unreadable file or bad settings; nothing replaces the current audit.
@@ -66,53 +223,115 @@ def audit_files(files: list[tuple[str, bytes]], mapping: dict[str, str] | None =
     mapping = mapping or {}
     settings = settings or Settings()
     key = content_key(files, mapping, settings) + (input_format or "")
-    cache: dict[str, Loaded] = st.session_state.setdefault("audits", {})
-    if key in cache:
-        return cache[key]
-    progress = st.empty()  # the bundled sample clears its progress box once loaded; uploads keep it as a receipt
-    with tempfile.TemporaryDirectory() as tmp, progress.status("Loading and auditing…", expanded=False) as status:
-        sources = []
-        for i, (name, data) in enumerate(files):
-            path = Path(tmp) / f"{i}-{Path(name).name}"
-            path.write_bytes(data)
-            sources.append(SourceFile(path=path, name=Path(name).name))
-        status.update(label=f"Loading {len(sources)} file(s) into DuckDB…")
-        audit = Audit(connect(), settings)
+    audits = session_audits().by_key
+    if key in audits:
+        return audits[key]
+    with st.status("Loading and auditing…", expanded=False) as status:
         try:
-            results = audit.load(sources, mapping, input_format)
-            status.update(label="Classifying failures, computing reliability and cost…")
-            report = audit.run()
+            dataset = _audit(files, mapping, settings, input_format, key, False, status)
         except BaseException:
             status.update(label="Could not load these files", state="error")
-            audit.con.close()
             raise
-        status.update(label=f"Audited {report.summary.traces:,} traces", state="complete")
-    if is_sample:
-        progress.empty()
-    loaded = Loaded(key, [s.name for s in sources], audit, report, results, is_sample)
-    cache[key] = loaded
-    while len(cache) > KEEP_AUDITS:
-        oldest = next(iter(cache))
+        status.update(label=f"Audited {dataset.report.summary.traces:,} traces", state="complete")
+    loaded = audits[key] = Loaded(dataset)
+    while len(audits) > KEEP_AUDITS:
+        oldest = next(iter(audits))
         if oldest == key:
             break
-        cache.pop(oldest).audit.con.close()
+        evicted = audits.pop(oldest)
+        if evicted is not st.session_state.get("loaded"):
+            evicted.dataset.audit.con.close()
     return loaded
 
 
 def current() -> Loaded:
-    """The session's current audit; the bundled sample until the user uploads."""
-    loaded: Loaded | None = st.session_state.get("loaded")
+    """The session's current audit; the shared sample until the user uploads."""
+    loaded = st.session_state.get("loaded")
     if loaded is None:
-        loaded = audit_files([(SAMPLE.name, SAMPLE.read_bytes())], is_sample=True)
-        st.session_state["loaded"] = loaded
+        loaded = st.session_state["loaded"] = Loaded(sample_dataset())
+    if not isinstance(loaded, Loaded):
+        raise TypeError(f"the session's audit is a {type(loaded).__name__}, not an audit")
     return loaded
 
+
+# -- one set of cost settings per session ---------------------------------------------------
+
+class CostInputs(BaseModel):
+    """The session's cost assumptions: used by every page and export alike."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prices: PriceTable | None = Field(None, description="None: the bundled price table")
+    monthly_runs: int = Field(Settings().monthly_runs, ge=0)
+    business_cost_per_failure_usd: float = Field(Settings().business_cost_per_failure_usd, ge=0)
+    engineering_cost_usd: float = Field(Settings().engineering_cost_usd, ge=0)
+
+
+def cost_inputs() -> CostInputs:
+    inputs = st.session_state.get("cost_inputs")
+    return inputs if isinstance(inputs, CostInputs) else CostInputs()
+
+
+def set_cost_inputs(inputs: CostInputs) -> None:
+    st.session_state["cost_inputs"] = inputs
+
+
+def shown_report(loaded: Loaded) -> AuditReport:
+    """The report under this session's cost settings, so every page and export agrees."""
+    inputs = cost_inputs()
+    key = inputs.model_dump_json()
+    if key not in loaded.views:
+        base = loaded.dataset.report
+        settings = loaded.dataset.audit.settings
+        if inputs.prices is None:
+            cost, ranked = base.cost, base.fix_first
+        else:
+            cur = loaded.cursor()  # prices into this cursor's own temporary tables
+            cost = compute_cost(cur, inputs.prices, settings)
+            ranked = fix_first(cur, cost)
+        cost = project(cost, inputs.monthly_runs, inputs.business_cost_per_failure_usd, inputs.engineering_cost_usd,
+                       settings.payback_horizon_months)
+        loaded.views[key] = apply_cost(base.model_copy(update={"fix_first": ranked}), cost)
+    return loaded.views[key]
+
+
+def price_table(loaded: Loaded) -> PriceTable:
+    return cost_inputs().prices or loaded.dataset.audit.prices
+
+
+# -- shared filters -------------------------------------------------------------------------
+
+def filters() -> Filters:
+    chosen = st.session_state.get("filters")
+    return chosen if isinstance(chosen, Filters) else Filters()
+
+
+def filter_sidebar(loaded: Loaded) -> Filters:
+    """Time window, agent, model and step, in the sidebar, kept for the session across pages."""
+    options = filter_options(loaded.cursor())
+    k = loaded.key[:12]
+    with st.sidebar.expander("Filters", icon=":material/filter_alt:", expanded=filters().active):
+        window = None
+        if options.first and options.last and options.first < options.last:
+            window = st.slider("Time (UTC)", min_value=options.first, max_value=options.last,
+                               value=(options.first, options.last), key=f"f_time_{k}", format="MM-DD HH:mm:ss")
+        agents = st.multiselect("Agent", options.agents, key=f"f_agent_{k}") if options.agents else []
+        models = st.multiselect("Model", options.models, key=f"f_model_{k}") if options.models else []
+        steps = st.multiselect("Step", options.steps, key=f"f_step_{k}")
+    narrowed = window is not None and (window[0] > options.first or window[1] < options.last)  # type: ignore[operator]
+    chosen = Filters(start=window[0] if narrowed and window else None, end=window[1] if narrowed and window else None,
+                     agents=tuple(agents), models=tuple(models), steps=tuple(steps))
+    st.session_state["filters"] = chosen
+    return chosen
+
+
+# -- page furniture -------------------------------------------------------------------------
 
 def sample_banner(loaded: Loaded) -> None:
     if loaded.is_sample:
         col1, col2 = st.columns([5, 1])
         col1.info("You are looking at **bundled sample data** (synthetic multi-agent traces with known failures).",
-                  icon="ℹ️")
+                  icon=":material/info:")
         if col2.button("Upload your traces", type="primary", width="stretch"):
             st.switch_page("pages/upload.py")
 
@@ -120,10 +339,10 @@ def sample_banner(loaded: Loaded) -> None:
 def show_error(e: BaseException) -> None:
     """A message that says what to do; the details folded away, never a traceback."""
     if isinstance(e, AuditError):
-        st.error(f"**{e.title}.** {e.message}")
+        st.error(f"**{md_text(e.title)}.** {md_text(e.message)}")
     else:
         st.error("**Something went wrong while auditing.** Try again; if it persists, check the files against "
-                 "the trace format (README) or report the issue with the details below.")
+                 "the trace format (docs/TRACE_FORMAT.md) or report the issue with the details below.")
         with st.expander("Details"):
             st.code(f"{type(e).__name__}: {e}")
 
@@ -145,3 +364,24 @@ def frame_download(df: pd.DataFrame) -> bytes:
     from audit.exports import neutralise_formula
 
     return df.map(neutralise_formula).to_csv(index=False).encode()
+
+
+def short_id(value: object, keep: int = 8) -> str:
+    """A long id shortened for tables (the full id is in the detail and on hover)."""
+    text = "" if value is None else str(value)
+    return text if len(text) <= 2 * keep + 1 else f"{text[:keep]}…{text[-4:]}"
+
+
+def ensure_router() -> None:
+    """Never run a file of ``pages/`` on its own: on a server's first run Streamlit's legacy
+    pages-folder mode runs the file a URL names (``/common``, ``/failures``) without the
+    router. Leave that mode and rerun, so ``app.py`` and its ``st.navigation`` decide."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+if __name__ == "__main__":  # this file opened as a page by its URL
+    ensure_router()

@@ -26,7 +26,7 @@ from audit.engine import Audit
 from audit.exports import money, percent
 from audit.ingest import SourceFile
 from audit.models import AuditReport
-from pages.common import current, guarded
+from pages.common import current, guarded, shown_report
 
 KEEP_SIDES = 4  # side audits a session keeps (baseline and candidate, and the previous pair)
 Files = list[tuple[str, bytes]]
@@ -111,7 +111,7 @@ def choose_sides() -> tuple[Side, Side, datetime | None] | None:
                 loaded = current()
                 if st.toggle(f"Use the current dataset ({', '.join(loaded.names)}) as the baseline",
                              key="compare_use_current"):
-                    base = Side(loaded.key, loaded.audit, loaded.report)
+                    base = Side(loaded.key, loaded.db(), shown_report(loaded))
                 else:
                     base = None
             else:

@@ -1,47 +1,76 @@
-"""Costs: editable prices, run volume, where the spend went, projection and payback by layer."""
+"""Costs: the session's prices and volume (used by every page and export), where the spend
+went, breakdowns by model and step, projection and payback by layer."""
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
 from audit import charts
-from audit.cost import PriceTable, compute_cost, project
+from audit.cost import PriceTable, unpriced_note
+from audit.explore import breakdown
 from audit.exports import money as usd
 from audit.settings import describe_validation_error
-from pages.common import current, guarded
+from pages.common import (
+    CostInputs,
+    cost_inputs,
+    current,
+    filters,
+    guarded,
+    md_text,
+    price_table,
+    set_cost_inputs,
+    shown_report,
+)
+
+
+def blank_is_none(records: list[dict[Any, Any]]) -> list[dict[Any, Any]]:
+    """Cells left blank in the editor come back as NaN: blank means "not set", never an error."""
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in records]
+
+
+def price_editor(loaded, inputs: CostInputs) -> None:  # type: ignore[no-untyped-def]
+    table = price_table(loaded)
+    with st.expander("Price table (USD per million tokens)", expanded=False):
+        st.caption(f"Bundled list prices as of {table.as_of}; first matching pattern wins. A `cost_usd` recorded in "
+                   "the traces always wins over computed prices. Blank cells mean not set.")
+        prices = pd.DataFrame([p.model_dump() for p in table.prices])
+        edited = st.data_editor(prices, num_rows="dynamic", width="stretch", key="prices_editor")
+        if st.button("Apply prices"):
+            try:
+                records = blank_is_none(edited.dropna(how="all").to_dict(orient="records"))
+                new = PriceTable.model_validate({"as_of": table.as_of, "prices": records})
+                set_cost_inputs(inputs.model_copy(update={"prices": new}))
+                st.success("Prices applied to every page and export of this session.")
+                st.rerun()
+            except ValidationError as e:
+                st.error(f"**Invalid price table.** {md_text(describe_validation_error(e))}")
 
 
 def page() -> None:
     """The page, top to bottom."""
     loaded = current()
-    report = loaded.report
+    inputs = cost_inputs()
 
     st.title("Costs")
-    with st.expander("Price table (USD per million tokens)", expanded=False):
-        st.caption(f"Bundled list prices as of {report.cost.price_table_as_of}; first matching pattern wins. "
-                   "A `cost_usd` recorded in the traces always wins over computed prices.")
-        prices = pd.DataFrame([p.model_dump() for p in report.cost.prices])
-        edited = st.data_editor(prices, num_rows="dynamic", width="stretch", key="prices_editor")
-        if st.button("Apply prices"):
-            try:
-                table = PriceTable.model_validate({"as_of": report.cost.price_table_as_of,
-                                                   "prices": edited.dropna(how="all").to_dict(orient="records")})
-                cost = compute_cost(loaded.audit.con, table, loaded.audit.settings)
-                loaded.report = report = report.model_copy(update={"cost": cost})
-                st.success("Prices applied.")
-            except ValidationError as e:
-                st.error(f"**Invalid price table.** {describe_validation_error(e)}")
-
+    st.caption("These settings hold for the session: the Overview, Checklist and every export use them too.")
+    price_editor(loaded, inputs)
     c = st.columns(3)
-    runs = c[0].number_input("Runs per month", min_value=0, value=report.cost.monthly_runs, step=1000)
+    runs = c[0].number_input("Runs per month", min_value=0, value=inputs.monthly_runs, step=1000)
     business = c[1].number_input("Business cost of a failed run (USD)", min_value=0.0,
-                                 value=report.cost.business_cost_per_failure_usd, step=1.0)
-    engineering = c[2].number_input("Cost of fixing a layer (USD)", min_value=0.0,
-                                    value=report.cost.engineering_cost_usd, step=500.0,
-                                    help="Default: one engineer-week")
-    cost = project(report.cost, int(runs), float(business), float(engineering))
+                                 value=inputs.business_cost_per_failure_usd, step=1.0)
+    engineering = c[2].number_input("Cost of fixing a layer (USD)", min_value=0.0, value=inputs.engineering_cost_usd,
+                                    step=500.0, help="Default: one engineer-week")
+    chosen = inputs.model_copy(update={"monthly_runs": int(runs), "business_cost_per_failure_usd": float(business),
+                                       "engineering_cost_usd": float(engineering)})
+    if chosen != inputs:
+        set_cost_inputs(chosen)
+    report = shown_report(loaded)
+    cost = report.cost
 
     k = st.columns(4)
     k[0].metric("Token spend in these traces", usd(cost.total_cost_usd))
@@ -53,25 +82,37 @@ def page() -> None:
         st.info("These traces carry no token counts or costs, so every cost figure is zero. Export `model`, "
                 "`input_tokens` and `output_tokens` (or `cost_usd`) to see the spend.")
     if cost.unpriced_spans:
-        st.warning(f"{cost.unpriced_spans:,} spans carry {cost.unpriced_tokens:,} tokens of models without a price "
-                   f"({', '.join(cost.unpriced_models) or 'no model name'}); add them to the price table.")
+        st.warning(md_text(unpriced_note(cost)) + "; add them to the price table.")
 
-    shown = report.model_copy(update={"cost": cost})
     left, right = st.columns(2)
-    left.plotly_chart(charts.cost_breakdown(shown), width="stretch")
-    right.plotly_chart(charts.loss_by_layer(shown), width="stretch")
+    left.plotly_chart(charts.cost_breakdown(report), width="stretch")
+    right.plotly_chart(charts.loss_by_layer(report), width="stretch")
 
     st.subheader("Payback of fixing each layer")
     st.dataframe(pd.DataFrame([{
         "layer": layer, "failed traces": lc.failed_traces, "failed runs (USD)": lc.failed_cost_usd,
         "retried attempts (USD)": lc.retry_cost_usd, "business cost (USD)": lc.business_cost_usd,
-        "monthly loss (USD)": lc.monthly_loss_usd,
-        "payback (months)": lc.payback_months,
+        "monthly loss (USD)": lc.monthly_loss_usd, "payback": lc.payback,
     } for layer, lc in cost.by_layer.items()]), width="stretch", hide_index=True, column_config={
         c: st.column_config.NumberColumn(format="$%.2f") for c in
         ("failed runs (USD)", "retried attempts (USD)", "business cost (USD)", "monthly loss (USD)")
-    } | {"payback (months)": st.column_config.NumberColumn(format="%.1f")})
-    st.caption("Payback = cost of the fix / monthly loss in that layer; none where no loss was measured.")
+    })
+    st.caption(f"Payback = cost of the fix / monthly loss in that layer; a fix that pays back after more than "
+               f"{cost.payback_horizon_months:.0f} months is not worth it at this volume.")
+
+    st.subheader("Cost and latency by model and by step")
+    if filters().active:
+        st.caption("Narrowed by the sidebar filters.")
+    table = price_table(loaded)
+    for by, tab in zip(("model", "step"), st.tabs(["By model", "By step"]), strict=True):
+        frame = breakdown(loaded.cursor(), table, by, filters())  # type: ignore[arg-type]
+        tab.dataframe(frame, width="stretch", hide_index=True, column_config={
+            "cost_usd": st.column_config.NumberColumn("cost (USD)", format="$%.4f"),
+            "error_rate": st.column_config.NumberColumn("error rate", format="percent"),
+            "p50_ms": st.column_config.NumberColumn("p50 ms", format="%.0f"),
+            "p95_ms": st.column_config.NumberColumn("p95 ms", format="%.0f"),
+            "total_ms": st.column_config.NumberColumn("total ms", format="%.0f"),
+        })
 
 
 with guarded():

@@ -1,4 +1,5 @@
-"""Export: the audit as HTML, Markdown, JSON and findings CSV, with the lead's overrides."""
+"""Export: the audit as HTML, Markdown, JSON and findings CSV, with the lead's overrides and
+the session's cost settings (the same figures as the pages)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import streamlit as st
 
 from audit.exports import render
 from audit.redact import redact_report
-from pages.common import current, guarded
+from pages.common import cost_inputs, current, guarded, md_text, shown_report
 
 
 def page() -> None:
@@ -17,22 +18,21 @@ def page() -> None:
 
     st.title("Export")
     st.write("Download the audit to share. Trace content is escaped in HTML, spreadsheet formulas are neutralised in "
-             "CSV, and checklist overrides are included.")
+             "CSV, checklist overrides are included, and the figures use this session's cost settings.")
     redact = st.toggle("Redact e-mails, API keys, bearer tokens and card numbers", value=False)
-    report = loaded.report
+    report = shown_report(loaded)
     if redact:
         report = redact_report(report)
     if loaded.overrides:
         st.caption("Overrides included: " + ", ".join(f"{k} → {v['score']}" for k, v in loaded.overrides.items()))
 
     def rendered(fmt: str, overrides_json: str, redacted: bool) -> str:
-        """This session's export, rendered once per format, overrides, redaction and cost table."""
-        key = (fmt, overrides_json, str(redacted), str(hash(report.cost.model_dump_json())))
+        """This session's export, rendered once per format, overrides, redaction and cost settings."""
+        key = (fmt, overrides_json, str(redacted), cost_inputs().model_dump_json())
         if key not in loaded.exports:
             with st.spinner(f"Rendering {fmt.upper()}…"):
                 loaded.exports[key] = render(report, fmt, json.loads(overrides_json))  # type: ignore[arg-type]
         return loaded.exports[key]
-
 
     overrides = json.dumps(loaded.overrides, sort_keys=True)
     cols = st.columns(4)
@@ -45,8 +45,9 @@ def page() -> None:
         col.download_button(label, rendered(fmt, overrides, redact), file_name=name, mime=mime,
                             width="stretch", key=f"dl_{fmt}")
 
-    with st.expander("Preview (Markdown)"):
-        st.markdown(rendered("md", overrides, redact))
+    with st.expander("Preview (Markdown source)"):
+        st.caption(md_text("Shown as source: trace text is never rendered as Markdown here."))
+        st.code(rendered("md", overrides, redact), language="markdown", wrap_lines=True)
 
 
 with guarded():

@@ -6,8 +6,9 @@ import streamlit as st
 
 from audit.errors import InputFileError
 from audit.importers import LABELS
+from audit.receipt import split_notes, summarise_unmapped
 from audit.schema import CANONICAL, REQUIRED
-from pages.common import audit_files, current, frame_download, guarded, show_error
+from pages.common import audit_files, current, frame_download, guarded, md_code, md_text, show_error
 
 
 def page() -> None:
@@ -29,8 +30,14 @@ def page() -> None:
         payload = [(f.name, f.getvalue()) for f in files]
         try:
             loaded = audit_files(payload, mapping, input_format=None if input_format == "auto" else input_format)
+            fresh = st.session_state.get("loaded") is not loaded
             st.session_state["loaded"] = loaded
             st.session_state.pop("mapping_error", None)
+            if fresh:
+                st.session_state.pop("filters", None)
+                st.success(f"Audited {loaded.dataset.report.summary.traces:,} traces from "
+                           + ", ".join(md_code(n) for n in loaded.names) + ".", icon=":material/check_circle:")
+            st.page_link("pages/overview.py", label="See the Overview", icon=":material/arrow_forward:")
         except InputFileError as e:
             show_error(e)
             if e.found_columns:
@@ -41,7 +48,7 @@ def page() -> None:
     pending = st.session_state.get("mapping_error")
     if files and pending:
         st.subheader("Map your columns")
-        st.write(f"`{pending['file']}` does not use the trace format's names. Choose which of its columns holds "
+        st.write(f"{md_code(pending['file'])} does not use the trace format's names. Choose which of its columns holds "
                  "each field; the mapping is remembered for this session.")
         with st.form("mapping"):
             choices = ["(none)", *pending["columns"]]
@@ -60,14 +67,24 @@ def page() -> None:
         loaded = current()
         st.divider()
         st.subheader("Loaded")
-        st.write(", ".join(f"`{n}`" for n in loaded.names) + (" — the bundled sample" if loaded.is_sample else ""))
+        st.markdown(", ".join(md_code(n) for n in loaded.names) + (" (the bundled sample)" if loaded.is_sample else ""))
         for r in loaded.results:
-            st.caption(f"{r.name}: {r.format}, {r.rows_loaded:,} spans loaded, {r.rows_quarantined:,} rows quarantined"
-                       + (f"; {'; '.join(r.notes)}" if r.notes else "")
-                       + (f"; extra columns kept: {', '.join(r.mapping.extra)}" if r.mapping.extra else ""))
-        st.dataframe(loaded.audit.spans_preview(200), width="stretch", height=300)
+            notes, unmapped = split_notes(r.notes)
+            st.caption(f"{md_text(r.name)}: {md_text(r.format)}, {r.rows_loaded:,} spans loaded, "
+                       f"{r.rows_quarantined:,} rows quarantined"
+                       + (f"; {md_text('; '.join(notes))}" if notes else "")
+                       + (f"; extra columns kept: {md_text(', '.join(r.mapping.extra))}" if r.mapping.extra else ""))
+            if unmapped:
+                groups = summarise_unmapped(unmapped)
+                st.caption(f"{len(unmapped):,} attributes kept unmapped (in the span's attributes), by prefix: "
+                           + md_text(", ".join(f"{prefix} ({n})" for prefix, n in groups[:8]))
+                           + (f" and {len(groups) - 8} more prefixes" if len(groups) > 8 else ""))
+                with st.expander(f"All {len(unmapped):,} unmapped attribute names"):
+                    st.code("\n".join(unmapped), language=None)
+        db = loaded.db()
+        st.dataframe(db.spans_preview(200), width="stretch", height=300)
 
-        quarantine = loaded.audit.quarantine_frame()
+        quarantine = db.quarantine_frame()
         st.subheader(f"Quarantined rows ({len(quarantine):,})")
         if quarantine.empty:
             st.success("Every row met the trace contract.")

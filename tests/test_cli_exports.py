@@ -52,8 +52,8 @@ def test_report_every_format(tmp_path: Path, traces: Path, fmt: str) -> None:
     text = out.read_text()
     if fmt == "json":
         report = AuditReport.model_validate_json(text)
-        assert set(json.loads(text)) == {"summary", "findings", "reliability", "cost", "checklist", "quarantine",
-                                        "fingerprints"}
+        assert set(json.loads(text)) == {"summary", "findings", "reliability", "cost", "fix_first", "checklist",
+                                          "quarantine", "fingerprints"}
         assert report.summary.failed_traces == 1
         f = report.findings[0]
         assert (f.trace_id, f.span_id, f.rule_id, f.layer, f.mode, f.primary) == (

@@ -21,3 +21,27 @@ def test_engine_never_imports_streamlit() -> None:
 def test_no_streamlit_in_engine_source() -> None:
     for path in (REPO / "audit").rglob("*.py"):
         assert "streamlit" not in path.read_text(), path
+
+
+def test_app_uses_material_icons_not_emoji() -> None:
+    """Emoji need an emoji font the browser may not have (empty boxes); Material icons ship with Streamlit."""
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    emoji = re.compile("[\U0001F300-\U0001FAFF\u2600-\u27BF\u2B50\u2B55]")
+    for path in [repo / "app.py", *sorted((repo / "pages").glob("*.py"))]:
+        found = emoji.findall(path.read_text(encoding="utf-8"))
+        assert not found, (path.name, found)
+
+
+def test_readme_links_stay_in_the_repository() -> None:
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    assert "../" not in readme
+    for target in re.findall(r"\]\(([^)#]+)", readme):
+        assert not target.startswith(("http", "../", "/")), target
+        assert (repo / target).exists(), target

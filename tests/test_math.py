@@ -90,9 +90,60 @@ def test_projection_what_ifs(tmp_path: Path) -> None:
 
     _, report = audit_rows(tmp_path, six_step_rows())
     r = report.reliability
-    assert per_step_rate(r) == pytest.approx(0.97)
-    assert project_end_to_end(r) == pytest.approx(0.97**6)
-    assert project_end_to_end(r, attempts=2) == pytest.approx((1 - 0.03**2) ** 6)
-    assert project_end_to_end(r, chain_length=10) == pytest.approx(0.97**10)
+    assert per_step_rate(r) == pytest.approx(0.82 ** (1 / 6))  # today's per-step equivalent of the observed 82%
+    assert project_end_to_end(r) == pytest.approx(0.82)  # today is the observed success
+    # "boom" is not transient: more attempts do not fix it
+    assert project_end_to_end(r, attempts=3) == pytest.approx(0.82)
+    assert project_end_to_end(r, chain_length=12) == pytest.approx(0.82**2)
     assert project_end_to_end(r, fixed_layer="recovery") == pytest.approx(1.0)  # every failure was unhandled
-    assert project_end_to_end(r, fixed_layer="handoff") == pytest.approx(0.97**6)
+    assert project_end_to_end(r, fixed_layer="handoff") == pytest.approx(0.82)
+
+
+def transient_rows(n: int = 20) -> list[dict]:
+    """Traces 0-3: a timeout never retried (fails); 4-5: retried until exhausted (fails);
+    6-9: a timeout retried once with back-off that then succeeds; the rest clean."""
+    rows = []
+    for t in range(n):
+        tid = f"t{t:02d}"
+        failed = t < 6
+        rows.append(span("root", "pipeline", trace=tid, parent=None, ms=10_000, kind="agent",
+                         status="error" if failed else "ok"))
+        timeout = {"status": "error", "error_type": "ReadTimeout", "error_message": "timed out"}
+        if t < 4:
+            rows.append(span("a1", "fetch", trace=tid, at=1, **timeout))
+        elif t < 6:
+            rows += [span(f"a{k}", "fetch", trace=tid, at=1 + 1500 * k, attempt=k + 1, **timeout) for k in range(3)]
+        elif t < 10:
+            rows += [span("a1", "fetch", trace=tid, at=1, **timeout), span("a2", "fetch", trace=tid, at=1500, attempt=2)]
+        else:
+            rows.append(span("a1", "fetch", trace=tid, at=1))
+    return rows
+
+
+def test_more_attempts_rescue_only_transient_errors_not_retried(tmp_path: Path) -> None:
+    from audit.reliability import project_end_to_end
+
+    _, report = audit_rows(tmp_path, transient_rows())
+    r = report.reliability
+    assert r.observed_success == pytest.approx(14 / 20)
+    assert sum(r.what_if.retryable_failed_traces.values()) == 4  # the exhausted retries are not counted
+    q = r.what_if.retry_success_rate
+    assert 0 < q < 1
+    assert project_end_to_end(r, attempts=1) == pytest.approx(0.7)
+    assert project_end_to_end(r, attempts=2) == pytest.approx(0.7 + 4 / 20 * q)
+    assert project_end_to_end(r, attempts=5) < 0.9 + 1e-9  # never above: 2 exhausted traces stay failed
+    [fetch] = [s for s in r.steps if s.name == "fetch"]
+    assert fetch.effective_rate >= fetch.first_attempt_rate
+
+
+def test_effective_rate_never_below_first_attempt_when_a_step_runs_many_times(tmp_path: Path) -> None:
+    # trace A runs the step three times, all fine; trace B runs it once and it fails: per trace the
+    # step passed in 1 of 2 traces (50%) while 3 of 4 first attempts passed (75%).
+    rows = [span("root", "pipeline", trace="A", parent=None, ms=10_000, kind="agent")]
+    rows += [span(f"s{k}", "lookup", trace="A", at=1 + 200 * k, input=f"q{k}") for k in range(3)]
+    rows += [span("root", "pipeline", trace="B", parent=None, ms=10_000, kind="agent", status="error"),
+             span("s0", "lookup", trace="B", at=1, status="error", error_type="ValueError", error_message="bad")]
+    _, report = audit_rows(tmp_path, rows)
+    [step] = [s for s in report.reliability.steps if s.name == "lookup"]
+    assert step.first_attempt_rate == pytest.approx(0.75)
+    assert step.effective_rate == pytest.approx(0.75)

@@ -1,0 +1,204 @@
+"""Read-only views the dashboard explores: shared filters, one trace as a span tree, and
+cost / latency breakdowns by model and by step. Each is one SQL query with bound values
+over the audit's tables; pass a cursor per use (a DuckDB connection is not thread-safe).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import duckdb
+from pydantic import BaseModel, ConfigDict, Field
+
+from audit.cost import SPAN_COSTS_SQL, PriceTable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MAX_DEPTH = 64  # a span tree deeper than this is shown flat below it (and parent cycles end)
+
+
+class Filters(BaseModel):
+    """The sidebar's filters, shared by every page; empty means everything."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: datetime | None = None
+    end: datetime | None = None
+    agents: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    steps: tuple[str, ...] = Field((), description="Span names")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.start or self.end or self.agents or self.models or self.steps)
+
+
+class FilterOptions(BaseModel):
+    first: datetime | None
+    last: datetime | None
+    agents: list[str]
+    models: list[str]
+    steps: list[str]
+
+
+def filter_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
+    """What the filters can choose from (no time range when the spans carry no timestamps)."""
+    first, last, agents, models, steps = con.execute(
+        "SELECT min(start_time), max(start_time), list(DISTINCT agent ORDER BY agent) FILTER (agent IS NOT NULL), "
+        "list(DISTINCT model ORDER BY model) FILTER (model IS NOT NULL), list(DISTINCT name ORDER BY name) "
+        "FROM span_facts"
+    ).fetchone() or (None, None, [], [], [])
+    return FilterOptions(first=first, last=last, agents=agents or [], models=models or [], steps=steps or [])
+
+
+def span_condition(filters: Filters, alias: str = "f") -> tuple[str, dict[str, Any]]:
+    """A WHERE condition over ``span_facts`` (as ``alias``) with its bound parameters."""
+    parts: list[str] = ["TRUE"]
+    params: dict[str, Any] = {}
+    for column, values, name in (("agent", filters.agents, "agents"), ("model", filters.models, "models"),
+                                 ("name", filters.steps, "steps")):
+        if values:
+            parts.append(f"list_contains(${name}, {alias}.{column})")
+            params[name] = list(values)
+    if filters.start:
+        parts.append(f"{alias}.start_time >= $start")
+        params["start"] = filters.start
+    if filters.end:
+        parts.append(f"{alias}.start_time <= $end")
+        params["end"] = filters.end
+    return " AND ".join(parts), params
+
+
+def filtered_findings(con: duckdb.DuckDBPyConnection, filters: Filters) -> pd.DataFrame:
+    """Findings whose span passes the filters, root causes and the worst first."""
+    where, params = span_condition(filters)
+    return con.execute(
+        f"""SELECT fi.*, f.model FROM findings fi
+            LEFT JOIN span_facts f ON f.trace_id = fi.trace_id AND f.span_id = fi.span_id
+            WHERE {where}
+            ORDER BY fi."primary" DESC, CASE fi.severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END,
+                     fi.trace_id, fi.start_time""",
+        params,
+    ).df()
+
+
+def price_spans(con: duckdb.DuckDBPyConnection, table: PriceTable) -> None:
+    """This connection's ``span_costs`` under a price table (temporary, connection-local)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE prices (priority INTEGER, pattern VARCHAR, input_per_mtok DOUBLE, "
+                "output_per_mtok DOUBLE)")
+    con.executemany("INSERT INTO prices VALUES (?, ?, ?, ?)",
+                    [[i, p.pattern, p.input_per_mtok, p.output_per_mtok] for i, p in enumerate(table.prices)])
+    con.execute(SPAN_COSTS_SQL)
+
+
+def breakdown(con: duckdb.DuckDBPyConnection, table: PriceTable, by: Literal["model", "step"],
+              filters: Filters) -> pd.DataFrame:
+    """Spans, errors, tokens, cost and latency per model or per step (span name), as the
+    tracing tools show them; costs as counted in the audit (a roll-up parent is not counted twice)."""
+    price_spans(con, table)
+    where, params = span_condition(filters)
+    key = "coalesce(f.model, '(no model)')" if by == "model" else "f.name"
+    return con.execute(
+        f"""SELECT {key} AS {by}, count(*) AS spans, count(CASE WHEN f.status = 'error' THEN 1 END) AS errors,
+                   count(CASE WHEN f.status = 'error' THEN 1 END) / count(*) AS error_rate,
+                   coalesce(sum(f.input_tokens), 0) AS input_tokens, coalesce(sum(f.output_tokens), 0) AS output_tokens,
+                   sum(c.counted_cost) AS cost_usd, count(CASE WHEN c.unpriced THEN 1 END) AS unpriced_spans,
+                   quantile_cont(f.duration_ms, 0.5) AS p50_ms, quantile_cont(f.duration_ms, 0.95) AS p95_ms,
+                   sum(f.duration_ms) AS total_ms
+            FROM span_facts f JOIN span_costs c ON c.trace_id = f.trace_id AND c.span_id = f.span_id
+            WHERE {where}
+            GROUP BY 1 ORDER BY cost_usd DESC NULLS LAST, spans DESC""",
+        params,
+    ).df()
+
+
+TRACE_TREE_SQL = f"""
+WITH RECURSIVE t AS (
+    SELECT f.*, s.input, s.output, s.metadata, s.extra, s.cost_usd AS recorded_cost
+    FROM span_facts f JOIN spans s ON s.trace_id = f.trace_id AND s.span_id = f.span_id
+    WHERE f.trace_id = $trace_id
+), numbered AS (  -- attempt n of an invocation: a first run and the retries that follow it
+    SELECT *, row_number() OVER (PARTITION BY step_key, invocation ORDER BY start_time, span_id) AS attempt_no
+    FROM (SELECT *, sum(CASE WHEN is_retry THEN 0 ELSE 1 END) OVER (
+              PARTITION BY step_key ORDER BY start_time, span_id) AS invocation FROM t)
+), tree(span_id, depth, path) AS (
+    SELECT span_id, 0, [strftime(coalesce(start_time, TIMESTAMP '1970-01-01'), '%Y%m%d%H%M%S.%f') || span_id]
+    FROM numbered WHERE parent_span_id IS NULL OR parent_span_id NOT IN (SELECT span_id FROM numbered)
+    UNION ALL
+    SELECT c.span_id, p.depth + 1,
+           list_append(p.path, strftime(coalesce(c.start_time, TIMESTAMP '1970-01-01'), '%Y%m%d%H%M%S.%f') || c.span_id)
+    FROM numbered c JOIN tree p ON c.parent_span_id = p.span_id
+    WHERE p.depth < {MAX_DEPTH}
+), placed AS (
+    SELECT span_id, min(depth) AS depth, min(path) AS path FROM tree GROUP BY span_id
+)
+SELECT n.span_id, n.parent_span_id, coalesce(p.depth, 0) AS depth, n.name, n.kind, n.agent, n.status,
+       n.attempt_no, n.is_retry, n.start_time, n.end_time, n.duration_ms,
+       date_diff('microsecond', min(n.start_time) OVER (), n.start_time) / 1000.0 AS offset_ms,
+       n.error_type, n.error_message, n.error_family, n.unrecovered_error, n.limit_in_output AS in_band_error,
+       n.model, n.provider, n.input_tokens, n.output_tokens, n.recorded_cost, n.input, n.output, n.metadata, n.extra
+FROM numbered n LEFT JOIN placed p USING (span_id)
+ORDER BY p.path NULLS LAST, n.start_time, n.span_id
+"""
+
+
+def trace_tree(con: duckdb.DuckDBPyConnection, trace_id: str) -> pd.DataFrame:
+    """One trace's spans in tree order (a parent, then its children by start), with depth,
+    numbered attempts and everything the span detail shows."""
+    return con.execute(TRACE_TREE_SQL, {"trace_id": trace_id}).df()
+
+
+def trace_exists(con: duckdb.DuckDBPyConnection, trace_id: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM trace_facts WHERE trace_id = ?", [trace_id]).fetchone()[0])  # type: ignore[index]
+
+
+def present(value: object) -> bool:
+    """A value a DataFrame row really carries (not None, NaN, NaT, pandas NA or blank)."""
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return value != ""
+    try:
+        return bool(value == value)  # NaN and NaT are not equal to themselves
+    except (TypeError, ValueError):  # pandas NA refuses to be a truth value
+        return False
+
+
+def span_cost(recorded: object, model: object, input_tokens: object, output_tokens: object,
+              table: PriceTable) -> float | None:
+    """One span's cost for its detail: the recorded cost, else tokens x the first matching
+    price (the glob rule of the audit), else None (unpriced). Values may be NaN (DataFrame rows)."""
+    from fnmatch import fnmatchcase
+
+    if present(recorded):
+        return float(recorded)  # type: ignore[arg-type]
+    if not present(model):
+        return None
+    price = next((p for p in table.prices if fnmatchcase(str(model).lower(), p.pattern.lower())), None)
+    if price is None:
+        return None
+    tokens_in = float(input_tokens) if present(input_tokens) else 0.0  # type: ignore[arg-type]
+    tokens_out = float(output_tokens) if present(output_tokens) else 0.0  # type: ignore[arg-type]
+    return (tokens_in * price.input_per_mtok + tokens_out * price.output_per_mtok) / 1e6
+
+
+def visible_rows(tree: pd.DataFrame, collapsed: set[str]) -> pd.DataFrame:
+    """The tree without the descendants of collapsed spans, with how many each hides."""
+    parent = dict(zip(tree["span_id"], tree["parent_span_id"], strict=False))
+
+    def hidden(span_id: str) -> bool:
+        seen, cur = {span_id}, parent.get(span_id)
+        while cur is not None and cur in parent and cur not in seen:
+            if cur in collapsed:
+                return True
+            seen.add(cur)
+            cur = parent.get(cur)
+        return False
+
+    keep = [not hidden(s) for s in tree["span_id"]]
+    shown = tree[keep].copy()
+    children = tree["parent_span_id"].value_counts()
+    shown["children"] = shown["span_id"].map(children).fillna(0).astype(int)
+    return shown
