@@ -118,17 +118,6 @@ class Audit:
         """A read-only query over the audit's tables as a DataFrame (values bound, never spliced)."""
         return self.con.execute(sql, params or []).df()
 
-    def trace_spans(self, trace_id: str) -> pd.DataFrame:
-        """All spans of one trace with their derived facts, in start order."""
-        return self.frame(
-            "SELECT f.trace_id, f.span_id, f.parent_span_id, f.name, f.kind, f.agent, f.start_time, f.end_time, "
-            "f.duration_ms, f.status, f.error_type, f.error_message, f.attempt, f.model, f.input_tokens, "
-            "f.output_tokens, f.is_retry, f.gap_ms, f.unrecovered_error, f.is_root, s.input, s.output "
-            "FROM span_facts f JOIN spans s ON s.trace_id = f.trace_id AND s.span_id = f.span_id "
-            "WHERE f.trace_id = ? ORDER BY f.start_time, f.span_id",
-            [trace_id],
-        )
-
     def spans_preview(self, limit: int = 200) -> pd.DataFrame:
         return self.frame("SELECT * EXCLUDE (extra) FROM spans ORDER BY source_file, source_row LIMIT ?", [limit])
 

@@ -23,10 +23,11 @@ from audit.compare import Comparison, audit_side, compare_reports, time_range
 from audit.compare_report import comparison_tables, headline, layer_change_chart, render_comparison, success_chart
 from audit.db import connect
 from audit.engine import Audit
+from audit.explore import trace_tree
 from audit.exports import money, percent
 from audit.ingest import SourceFile
 from audit.models import AuditReport
-from pages.common import current, guarded, shown_report
+from pages.common import current, guarded, md_code, md_text, shown_report
 
 KEEP_SIDES = 4  # side audits a session keeps (baseline and candidate, and the previous pair)
 Files = list[tuple[str, bytes]]
@@ -185,9 +186,9 @@ def fingerprint_tables(c: Comparison, base: Side, cand: Side) -> None:
             if picked:
                 f = rows[picked[0]]
                 side = cand if f.example_side == "candidate" else base
-                st.caption(f"Example trace `{f.example_trace_id}` ({f.example_side}) · remedy: {f.remedy}")
-                st.plotly_chart(charts.trace_waterfall(side.audit.trace_spans(f.example_trace_id)), width="stretch",
-                                key=f"compare_trace_{status}")
+                st.caption(f"Example trace {md_code(f.example_trace_id)} ({f.example_side}) · remedy: {md_text(f.remedy)}")
+                st.plotly_chart(charts.trace_waterfall(trace_tree(side.audit.con.cursor(), f.example_trace_id)),
+                                width="stretch", key=f"compare_trace_{status}")
             else:
                 st.caption("Select a row to open its example trace.")
 

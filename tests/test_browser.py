@@ -25,7 +25,7 @@ ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage"]
-NAV = ["Upload", "Overview", "Failures", "Reliability", "Costs", "Checklist", "Export"]
+NAV = ["Upload", "Overview", "Failures", "Reliability", "Costs", "Checklist", "Export", "Compare"]
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):

@@ -82,6 +82,6 @@ def test_deep_json_upload_is_refused_while_another_session_keeps_working(
     go(b, "Overview")
     assert metric_value(b, "Traces") == "100"
     go(b, "Reliability")
-    assert metric_value(b, "Projected end-to-end success") == "83.3%"
+    assert metric_value(b, "Projected end-to-end success") == "82.0%"  # what-ifs start from the observed success
     c = open_app(browser, server)  # the server still serves a brand-new session
     assert "sample data" in c.inner_text("body")

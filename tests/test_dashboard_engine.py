@@ -47,13 +47,13 @@ def test_without_timestamps_there_is_no_time_chart(tmp_path: Path) -> None:
 
 def test_checklist_counts_a_trace_once_and_never_above_the_traces(tmp_path: Path) -> None:
     rows = []
-    for t in range(3):  # each trace loops (RO01) and cycles (RO02)
+    for t in range(3):  # each trace loops (RO01) and cycles (RO02): the same plan, again and again
         tid = f"t{t}"
         rows.append(root(tid, ms=60_000))
         at = 1
         for k in range(8):
             for name in ("plan", "act"):
-                rows.append(span(f"{name}{k}", name, trace=tid, at=at, input=f"{name}-{k}"))
+                rows.append(span(f"{name}{k}", name, trace=tid, at=at, input=f"{name}: the same step"))
                 at += 200
     _, report = audit_rows(tmp_path, rows)
     [loops] = [i for i in report.checklist if i.id == "R1"]

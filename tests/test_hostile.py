@@ -300,8 +300,10 @@ def test_chart_labels_and_hover_escape_trace_text(tmp_path: Path) -> None:
     audit, report = hostile_report(tmp_path)
     labels = [str(x) for trace in step_reliability(report).data for x in trace.x]
     assert labels and all("<a" not in x and "&lt;a" in x for x in labels)
-    fig = trace_waterfall(audit.trace_spans("t1"))
-    assert "<a" not in str(fig.data[0].y) and "<a" not in str(fig.data[0].hovertext)
+    from audit.explore import trace_tree
+
+    fig = trace_waterfall(trace_tree(audit.con, "t1"))
+    assert "<a" not in str(fig.layout.yaxis.ticktext) and "<a" not in str(fig.data[0].hovertext)
 
 
 def test_cli_strips_control_characters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
