@@ -137,7 +137,7 @@ WITH RECURSIVE t AS (
 SELECT n.span_id, n.parent_span_id, coalesce(p.depth, 0) AS depth, n.name, n.kind, n.agent, n.status,
        n.attempt_no, n.is_retry, n.start_time, n.end_time, n.duration_ms,
        date_diff('microsecond', min(n.start_time) OVER (), n.start_time) / 1000.0 AS offset_ms,
-       n.error_type, n.error_message, n.error_family, n.unrecovered_error, n.limit_in_output AS in_band_error,
+       n.error_type, n.error_message, n.error_family, n.unrecovered_error, n.inband OR n.limit_in_output AS in_band_error,
        n.model, n.provider, n.input_tokens, n.output_tokens, n.recorded_cost, n.input, n.output, n.metadata, n.extra
 FROM numbered n LEFT JOIN placed p USING (span_id)
 ORDER BY p.path NULLS LAST, n.start_time, n.span_id
