@@ -91,8 +91,11 @@ WITH model_price AS (
                 WHEN mp.model IS NOT NULL THEN (coalesce(f.input_tokens, 0) * mp.input_per_mtok
                                                 + coalesce(f.output_tokens, 0) * mp.output_per_mtok) / 1e6
            END AS own_cost,
-           f.cost_usd IS NULL AND mp.model IS NULL
-               AND (coalesce(f.input_tokens, 0) + coalesce(f.output_tokens, 0)) > 0 AS unpriced,
+           -- unpriced: tokens of a model the price table lacks, or a model call that recorded
+           -- neither tokens nor cost (its cost is unknown, never $0.00)
+           f.cost_usd IS NULL AND (
+               (mp.model IS NULL AND (coalesce(f.input_tokens, 0) + coalesce(f.output_tokens, 0)) > 0)
+               OR (f.kind IN ('llm', 'embedding') AND f.input_tokens IS NULL AND f.output_tokens IS NULL)) AS unpriced,
            coalesce(f.input_tokens, 0) + coalesce(f.output_tokens, 0) AS tokens, f.model
     FROM span_facts f LEFT JOIN model_price mp ON mp.model = f.model
 ), children AS (
@@ -239,7 +242,8 @@ def unpriced_note(cost: Cost) -> str:
         return ""
     models = ", ".join(cost.unpriced_models[:5]) or "no model name"
     more = f" and {len(cost.unpriced_models) - 5} more" if len(cost.unpriced_models) > 5 else ""
-    return f"{cost.unpriced_spans:,} spans unpriced ({cost.unpriced_tokens:,} tokens; {models}{more}): not in these figures"
+    counted = f"{cost.unpriced_tokens:,} tokens" if cost.unpriced_tokens else "no tokens or cost recorded"
+    return f"{cost.unpriced_spans:,} spans unpriced ({counted}; {models}{more}): not in these figures"
 
 
 def apply_cost(report: AuditReport, cost: Cost) -> AuditReport:

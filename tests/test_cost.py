@@ -77,3 +77,12 @@ def test_bad_price_file_names_row_and_field(tmp_path: Path) -> None:
     p.write_text('as_of = "2026-01-01"\n[[prices]]\npattern = "x*"\ninput_per_mtok = -1\noutput_per_mtok = 2\n')
     with pytest.raises(SettingsError, match=r"prices\.0\.input_per_mtok"):
         load_prices(p)
+
+
+def test_a_model_call_without_tokens_or_cost_is_unpriced_not_free(tmp_path: Path) -> None:
+    """A fake or un-instrumented model call records no usage: its cost is unknown, never $0.00."""
+    from audit.cost import unpriced_note
+
+    _, report = audit_rows(tmp_path, [root(), span("l", "ChatOpenAI", kind="llm", model="gpt-4o")])
+    assert report.cost.unpriced_spans == 1
+    assert unpriced_note(report.cost).startswith("1 spans unpriced (no tokens or cost recorded")
