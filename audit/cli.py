@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--fail-on", choices=list(SEVERITY_RANK), help="exit 1 if a finding this severe or worse exists")
     rep.add_argument("--format", choices=["json", "md", "html", "csv"], default="json", help="export format")
     rep.add_argument("--output", "-o", default="-", help="output file ('-' for stdout, the default)")
+    rep.add_argument("--findings", type=Path, help="also write every finding to this file by DuckDB itself "
+                     "(.parquet, else CSV): the full list for any size, beside the report")
     _settings_flags(rep)
 
     smp = sub.add_parser("sample", help="generate labelled synthetic traces",
@@ -158,6 +160,8 @@ def check_output(output: str, inputs: list[Path]) -> None:
 def _report(args: argparse.Namespace) -> int:
     inputs = [*args.traces, *([args.evals] if args.evals else [])]
     check_output(args.output, inputs)
+    if args.findings:
+        check_output(str(args.findings), inputs)
     if args.db is not None and any(p.exists() and p.resolve() == args.db.resolve() for p in inputs):
         raise AuditError(f"--db {args.db} is one of the input files; give another file name")
     overrides = {k: getattr(args, k) for k in Settings.model_fields if getattr(args, k, None) is not None}
@@ -174,6 +178,9 @@ def _report(args: argparse.Namespace) -> int:
         audit.load_evals(SourceFile.of(args.evals))
     report = audit.run(redact=args.redact)
     _write(render(report, args.format), args.output)
+    if args.findings:
+        written = audit.write_findings(args.findings)
+        print(f"wrote {written:,} findings to {terminal_safe(str(args.findings))}", file=sys.stderr)
     _print_summary(report, results_quarantined=sum(r.rows_quarantined for r in results))
     if args.fail_on and any(
         SEVERITY_RANK[f.severity] <= SEVERITY_RANK[args.fail_on] for f in report.findings if not f.silenced

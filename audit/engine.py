@@ -15,7 +15,9 @@ from audit.checklist import score_checklist
 from audit.classify import classify
 from audit.cost import PriceTable, compute_cost, load_prices, money_lost
 from audit.db import connect
+from audit.errors import AuditError
 from audit.evals import load_evals
+from audit.exports import FINDING_COLUMNS
 from audit.fingerprints import build_fingerprints, summarise_fingerprints
 from audit.fixfirst import fix_first as rank_fixes
 from audit.ingest import LoadResult, SourceFile, load_traces
@@ -118,6 +120,27 @@ class Audit:
         """A read-only query over the audit's tables as a DataFrame (values bound, never spliced)."""
         return self.con.execute(sql, params or []).df()
 
+    def write_findings(self, path: str | Path) -> int:
+        """Every finding to ``path`` (``.parquet``, else CSV) by DuckDB itself, never through
+        Python objects, so the file grows with the findings while the report stays bounded.
+        CSV text cells that a spreadsheet would evaluate get a leading quote.
+
+        Raises:
+            AuditError: the file cannot be written.
+        """
+        target = Path(path)
+        columns = ", ".join(_findings_column(c, csv=target.suffix.lower() != ".parquet") for c in FINDING_COLUMNS)
+        relation = self.con.sql(f"SELECT {columns} FROM findings ORDER BY {FINDINGS_ORDER}")
+        try:
+            if target.suffix.lower() == ".parquet":
+                relation.write_parquet(str(target))
+            else:
+                relation.write_csv(str(target))
+        except (duckdb.Error, OSError) as e:
+            raise AuditError(f"cannot write findings to {target}: {str(e).splitlines()[0]}") from e
+        (n,) = self.con.execute("SELECT count(*) FROM findings").fetchone() or (0,)
+        return int(n)
+
     def spans_preview(self, limit: int = 200) -> pd.DataFrame:
         return self.frame("SELECT * EXCLUDE (extra) FROM spans ORDER BY source_file, source_row LIMIT ?", [limit])
 
@@ -211,4 +234,17 @@ def timeline_unit(seconds: float) -> TimeUnit:
 
 
 _FINDINGS = TypeAdapter(list[Finding])
+
+
+def _findings_column(name: str, csv: bool) -> str:
+    """A findings column for the findings file; in CSV, text a spreadsheet would run as a
+    formula is prefixed with a quote (the same rule as ``exports.neutralise_formula``)."""
+    column = f'"{name}"'
+    if not csv or name in ("primary", "recovered", "silenced", "start_time"):
+        return column
+    # chr(39) is the quote itself; tab and carriage return as chr() so the SQL stays printable
+    starts = " OR ".join(f"starts_with({column}, {p})" for p in ("'='", "'+'", "'-'", "'@'", "chr(9)", "chr(13)"))
+    return f"CASE WHEN {starts} THEN chr(39) || {column} ELSE {column} END AS {column}"
+
+
 FINDINGS_ORDER = "\"primary\" DESC, CASE severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, trace_id, start_time"

@@ -168,3 +168,24 @@ def test_checklist_has_scored_items_with_evidence(tmp_path: Path, traces: Path) 
     assert all(i.evidence and i.remedy for i in report.checklist)
     overridden = render(report, "md", {"O1": {"score": "pass", "note": "evaluated offline"}})
     assert "overridden from" in overridden and "evaluated offline" in overridden
+
+
+def test_findings_file_by_duckdb_as_parquet_and_csv_with_formulas_neutralised(tmp_path: Path) -> None:
+    """--findings writes every finding (the report may carry fewer) straight from DuckDB."""
+    import pandas as pd
+    from helpers import root, span, write_csv
+
+    from audit.cli import main
+
+    traces = write_csv(tmp_path / "t.csv", [
+        root("t1", status="error"),
+        span("a", "=cmd|' /C calc'!A0", trace="t1", kind="tool", status="error", error_type="ZeroDivisionError",
+             error_message="division by zero")])
+    for name in ("all.parquet", "all.csv"):
+        out = tmp_path / name
+        assert main(["report", str(traces), "--output", str(tmp_path / "r.json"), "--findings", str(out)]) == 0
+        frame = pd.read_parquet(out) if name.endswith(".parquet") else pd.read_csv(out)
+        assert len(frame) >= 1 and {"trace_id", "rule_id", "evidence"} <= set(frame.columns)
+        steps = set(frame["step"])
+        assert steps == ({"=cmd|' /C calc'!A0"} if name.endswith(".parquet") else {"'=cmd|' /C calc'!A0"})
+    assert main(["report", str(traces), "--findings", str(traces)]) == 2  # never over an input
