@@ -56,8 +56,9 @@ def server() -> Iterator[str]:
     yield from start_server()
 
 
-def start_server() -> Iterator[str]:
-    port = free_port()
+def start_server(port: int | None = None) -> Iterator[str]:
+    """`streamlit run app.py` on a free port (or ``port``) until the module's tests are done."""
+    port = port or free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
@@ -76,6 +77,7 @@ def start_server() -> Iterator[str]:
     yield url
     proc.terminate()
     proc.wait(timeout=20)
+    assert proc.returncode is not None and proc.returncode <= 0  # ended by us, not by a signal of its own
 
 
 @pytest.fixture(scope="module")

@@ -9,54 +9,24 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, go, open_app, shot, wait_idle
+from test_browser import browser, go, open_app, shot, start_server, wait_idle  # noqa: F401 (browser: a fixture)
 
 from audit.sample import write_sample
 
 REPO = Path(__file__).resolve().parent.parent
 TRACES = 300
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    port = int(os.environ.get("COMPARE_TEST_PORT") or free_port())
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    import socket
-
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError("streamlit did not start")
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=20)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    yield from start_server(int(os.environ.get("COMPARE_TEST_PORT") or 0) or None)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +46,7 @@ def download(page: Page, label: str) -> str:
     return Path(info.value.path()).read_text(encoding="utf-8")
 
 
-def test_compare_two_uploads_charts_and_downloads(server: str, browser: Browser, pair: tuple[Path, Path]) -> None:
+def test_compare_two_uploads_charts_and_downloads(server: str, browser: Browser, pair: tuple[Path, Path]) -> None:  # noqa: F811 (the imported fixture)
     page = open_app(browser, server)
     go(page, "Compare")
     inputs = page.locator("input[type='file']")
@@ -115,7 +85,7 @@ def test_compare_two_uploads_charts_and_downloads(server: str, browser: Browser,
     assert "<!DOCTYPE html>" in page_html and 'Plotly.newPlot("chart-layers"' in page_html
 
 
-def test_compare_one_dataset_cut_at_a_time(server: str, browser: Browser, pair: tuple[Path, Path],
+def test_compare_one_dataset_cut_at_a_time(server: str, browser: Browser, pair: tuple[Path, Path],  # noqa: F811 (the imported fixture)
                                            tmp_path: Path) -> None:
     both = tmp_path / "spanning_the_fix.csv"
     lines = [p.read_text().splitlines(keepends=True) for p in pair]

@@ -5,16 +5,23 @@ Before the pre-check, such a file could take the whole server process down for e
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers import write_csv
 from playwright.sync_api import Browser, expect
-from test_browser import REPO, browser, free_port, go, metric_value, open_app, shot, wait_idle  # noqa: F401
+from test_browser import (  # noqa: F401
+    REPO,
+    browser,
+    free_port,
+    go,
+    metric_value,
+    open_app,
+    shot,
+    start_server,
+    wait_idle,
+)
 from test_math import six_step_rows
 
 PORTS = range(8610, 8620)  # this suite's own range, so parallel runs do not collide
@@ -33,25 +40,7 @@ def port_in_range() -> int:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    port = port_in_range()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError("streamlit did not start")
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=20)
-    assert proc.returncode is not None and proc.returncode <= 0  # ended by us, not by a signal of its own
+    yield from start_server(port_in_range())
 
 
 def test_deep_json_upload_is_refused_while_another_session_keeps_working(
