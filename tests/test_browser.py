@@ -59,10 +59,13 @@ def server() -> Iterator[str]:
 def start_server(port: int | None = None) -> Iterator[str]:
     """`streamlit run app.py` on a free port (or ``port``) until the module's tests are done."""
     port = port or free_port()
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = (ARTIFACTS / f"streamlit-{port}.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # a log file, never an unread pipe: a server blocked on a full pipe stops answering
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -77,6 +80,7 @@ def start_server(port: int | None = None) -> Iterator[str]:
     yield url
     proc.terminate()
     proc.wait(timeout=20)
+    log.close()
     assert proc.returncode is not None and proc.returncode <= 0  # ended by us, not by a signal of its own
 
 
@@ -168,6 +172,7 @@ def test_upload_visit_every_page_what_if_and_downloads(server: str, browser: Bro
             shot(page, f"{i:02d}-reliability-what-if")
         if title == "Failures":
             assert "Findings in this trace" in page.inner_text("body")
+    go(page, "Export")
     downloads = {}
     for label in ("HTML report", "Markdown", "JSON", "Findings CSV"):
         with page.expect_download() as info:
