@@ -310,7 +310,11 @@ def filter_sidebar(loaded: Loaded) -> Filters:
     """Time window, agent, model and step, in the sidebar, kept for the session across pages."""
     options = filter_options(loaded.cursor())
     k = loaded.key[:12]
-    with st.sidebar.expander("Filters", icon=":material/filter_alt:", expanded=filters().active):
+    # once filters were used, the box stays open: a changing `expanded` re-creates it, and a
+    # slider moved back to the full range would fold the box away under the user's hand
+    opened = bool(st.session_state.get("filters_opened")) or filters().active
+    st.session_state["filters_opened"] = opened
+    with st.sidebar.expander("Filters", icon=":material/filter_alt:", expanded=opened):
         window = None
         if options.first and options.last and options.first < options.last:
             window = st.slider("Time (UTC)", min_value=options.first, max_value=options.last,
