@@ -34,7 +34,7 @@ def remove_stale_dirs(root: Path | None = None) -> list[Path]:
     removed = []
     for candidate in root.glob(f"{PREFIX}*-*"):
         pid = candidate.name.removeprefix(PREFIX).split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+        if not pid.isdigit() or int(pid) == os.getpid() or process_alive(int(pid)):
             continue
         try:
             if candidate.is_dir() and not candidate.is_symlink() and candidate.stat().st_uid == os.getuid():
@@ -45,7 +45,10 @@ def remove_stale_dirs(root: Path | None = None) -> list[Path]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this id runs (a folder named after a dead one may be removed)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -39,6 +39,7 @@ from audit.fixfirst import fix_first
 from audit.ingest import LoadResult, SourceFile
 from audit.models import AuditReport
 from audit.settings import Settings
+from audit.tempdir import process_alive
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample_traces.csv"
@@ -156,23 +157,11 @@ def upload_dir() -> Path:
     UPLOAD_ROOT.mkdir(mode=0o700, exist_ok=True)
     for stale in UPLOAD_ROOT.glob("pid-*"):
         pid = int(stale.name[4:]) if stale.name[4:].isdigit() else -1
-        if pid != os.getpid() and not _alive(pid):
+        if pid != os.getpid() and not process_alive(pid):
             shutil.rmtree(stale, ignore_errors=True)
     mine = UPLOAD_ROOT / f"pid-{os.getpid()}"
     mine.mkdir(mode=0o700, exist_ok=True)
     return mine
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _audit(files: list[tuple[str, bytes]], mapping: dict[str, str], settings: Settings, input_format: str | None,
