@@ -22,6 +22,7 @@ from audit import importers
 from audit.db import quote_ident
 from audit.errors import InputFileError
 from audit.precheck import Checked, precheck
+from audit.receipt import unmapped_note
 from audit.schema import CANONICAL, ColumnMapping, map_columns, suggest
 from audit.settings import Settings
 
@@ -61,6 +62,7 @@ class LoadResult:
     rows_quarantined: int
     mapping: ColumnMapping
     notes: list[str] = field(default_factory=list)
+    unmapped: list[str] = field(default_factory=list)  # every attribute kept but not mapped, in full
 
 
 def load_traces(
@@ -245,8 +247,8 @@ def _load_checked(
         mapped = ", ".join(c for c in mapping.mapped if c in CANONICAL)
         notes[:0] = [f"{how} {importers.LABELS[export]} export ({export}); mapped onto the trace format: {mapped}"]
         if unmapped:
-            notes.append(f"kept unmapped: {', '.join(unmapped[:30])}{' …' if len(unmapped) > 30 else ''}")
-    return LoadResult(source.name, label, sha, loaded, quarantined, mapping, notes)
+            notes.append(unmapped_note(unmapped))
+    return LoadResult(source.name, label, sha, loaded, quarantined, mapping, notes, unmapped)
 
 
 def prechecked(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str, head: bytes,

@@ -25,12 +25,10 @@ def summarise_unmapped(names: list[str]) -> list[tuple[str, int]]:
     return Counter(attribute_prefix(n) for n in names).most_common()
 
 
-def split_notes(notes: list[str]) -> tuple[list[str], list[str]]:
-    """The notes other than the unmapped list, and the unmapped names."""
-    other, unmapped = [], []
-    for note in notes:
-        if note.startswith(UNMAPPED_PREFIX):
-            unmapped += [n.strip() for n in note.removeprefix(UNMAPPED_PREFIX).split(", ") if n.strip()]
-        else:
-            other.append(note)
-    return other, unmapped
+def unmapped_note(names: list[str], prefixes: int = 8) -> str:
+    """One line for the load notes: how many attributes were kept unmapped, by prefix. A real
+    OTLP export has hundreds (one per message and index), far too many to list by name."""
+    groups = summarise_unmapped(names)
+    shown = ", ".join(f"{prefix} ({n})" for prefix, n in groups[:prefixes])
+    more = f" and {len(groups) - prefixes} more prefixes" if len(groups) > prefixes else ""
+    return f"{UNMAPPED_PREFIX}{len(names):,} attributes (in each span's attributes), by prefix: {shown}{more}"

@@ -6,7 +6,7 @@ import streamlit as st
 
 from audit.errors import InputFileError
 from audit.importers import LABELS
-from audit.receipt import split_notes, summarise_unmapped
+from audit.receipt import UNMAPPED_PREFIX, summarise_unmapped
 from audit.schema import CANONICAL, REQUIRED
 from pages.common import audit_files, current, frame_download, guarded, md_code, md_text, show_error
 
@@ -69,7 +69,7 @@ def page() -> None:
         st.subheader("Loaded")
         st.markdown(", ".join(md_code(n) for n in loaded.names) + (" (the bundled sample)" if loaded.is_sample else ""))
         for r in loaded.results:
-            notes, unmapped = split_notes(r.notes)
+            notes, unmapped = [n for n in r.notes if not n.startswith(UNMAPPED_PREFIX)], r.unmapped
             st.caption(f"{md_text(r.name)}: {md_text(r.format)}, {r.rows_loaded:,} spans loaded, "
                        f"{r.rows_quarantined:,} rows quarantined"
                        + (f"; {md_text('; '.join(notes))}" if notes else "")

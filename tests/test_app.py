@@ -272,6 +272,18 @@ def test_otlp_receipt_summarises_unmapped_attributes() -> None:
     captions = [c.value for c in at.caption]
     assert any("attributes kept unmapped" in c and "by prefix" in c for c in captions), captions
     assert not any("kept unmapped: attribute" in c for c in captions)  # the long list is folded, not a caption
+
+
+def test_unmapped_count_is_every_attribute_not_the_first_thirty() -> None:
+    """A real export keeps over a hundred attributes unmapped; the receipt once counted only the
+    30 names the load note listed."""
+    path = REPO / "tests" / "frameworks" / "corpus" / "openai_agents.otlp.jsonl.gz"
+    [expected] = Audit.open().load([SourceFile.of(path)])
+    assert len(expected.unmapped) > 30
+    at = upload(app(), path.name, path.read_bytes())
+    assert not at.exception and not at.error
+    [receipt] = [c.value for c in at.caption if "attributes kept unmapped" in c.value]
+    assert receipt.startswith(f"{len(expected.unmapped):,} attributes kept unmapped"), receipt
     assert any(e.label.startswith("All ") for e in at.expander)
 
 
