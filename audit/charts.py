@@ -119,12 +119,18 @@ def step_reliability(report: AuditReport) -> go.Figure:
 
 def observed_vs_predicted(report: AuditReport) -> go.Figure:
     r = report.reliability
-    names = ["predicted (first attempt)", "predicted (after retries)", "observed end to end"]
-    vals = [r.predicted_first_attempt * 100, r.predicted_success * 100, r.observed_success * 100]
-    fig = go.Figure(go.Bar(x=names, y=vals, marker_color=["#F58518", "#4C78A8", "#E45756"],
+    if r.predicted_success is None or r.predicted_first_attempt is None or r.coordination_gap is None:
+        names, vals, colours = ["observed end to end"], [r.observed_success * 100], ["#E45756"]
+        title = "No prediction: no step runs in enough traces to multiply"
+    else:
+        names = ["predicted (first attempt)", "predicted (after retries)", "observed end to end"]
+        vals = [r.predicted_first_attempt * 100, r.predicted_success * 100, r.observed_success * 100]
+        colours = ["#F58518", "#4C78A8", "#E45756"]
+        title = f"Coordination gap: {r.coordination_gap * 100:+.1f} points"
+    fig = go.Figure(go.Bar(x=names, y=vals, marker_color=colours,
                            text=[f"{v:.1f}%" for v in vals], textposition="outside"))
     fig.update_yaxes(range=[0, 105])
-    return _layout(fig, f"Coordination gap: {r.coordination_gap * 100:+.1f} points", "", "success (%)")
+    return _layout(fig, title, "", "success (%)")
 
 
 def cost_breakdown(report: AuditReport) -> go.Figure:

@@ -15,7 +15,7 @@ from typing import Any
 from audit import __version__
 from audit.engine import Audit
 from audit.errors import AuditError
-from audit.exports import render
+from audit.exports import percent, render
 from audit.importers import FORMATS
 from audit.ingest import SourceFile
 from audit.models import AuditReport
@@ -205,7 +205,7 @@ def _print_summary(report: AuditReport, results_quarantined: int) -> None:
     layers = ", ".join(f"{k} {v}" for k, v in s.primary_by_layer.items() if v)
     print(
         f"{s.traces:,} traces, {s.spans:,} spans, {results_quarantined:,} rows quarantined; "
-        f"success {s.observed_success:.1%} observed vs {s.predicted_success:.1%} predicted; "
+        f"success {percent(s.observed_success)} observed vs {percent(s.predicted_success)} predicted; "
         f"{s.failed_traces:,} failed ({layers or 'none'}); {s.findings:,} findings",
         file=sys.stderr,
     )

@@ -56,7 +56,7 @@ class SideSummary(Strict):
     failed_traces: int
     observed_success: float
     observed_ci: tuple[float, float] = Field(description="Wilson 95% interval")
-    predicted_success: float
+    predicted_success: float | None
     first_seen: datetime | None
     last_seen: datetime | None
     inputs: list[SourceInfo]

@@ -187,7 +187,7 @@ class Audit:
             ).fetchall()
         ]
 
-    def _summary(self, findings: list[Finding], observed: float, predicted: float, cost: Cost) -> Summary:
+    def _summary(self, findings: list[Finding], observed: float, predicted: float | None, cost: Cost) -> Summary:
         con = self.con
         traces, failed, silent, first, last = con.execute(
             "SELECT count(*), count(CASE WHEN failed THEN 1 END), count(CASE WHEN silent THEN 1 END), "
@@ -203,7 +203,8 @@ class Audit:
         top = sorted(((layer, mode, n) for (layer, mode), n in modes.items()), key=lambda x: (-x[2], x[0], x[1]))
         return Summary(
             traces=traces, spans=spans, quarantined_rows=quarantined, failed_traces=failed, silent_failures=silent,
-            observed_success=observed, predicted_success=predicted, coordination_gap=predicted - observed,
+            observed_success=observed, predicted_success=predicted,
+            coordination_gap=None if predicted is None else predicted - observed,
             findings=len(active), silenced_findings=len(findings) - len(active),
             primary_by_layer={layer: sum(1 for f in primary if f.layer == layer) for layer in LAYER_ORDER},
             findings_by_layer={layer: sum(1 for f in active if f.layer == layer) for layer in LAYER_ORDER},

@@ -88,8 +88,22 @@ def _md(text: Any) -> str:
     return re.sub(r"(?i)(://|www\.)", lambda m: m.group(0)[0] + "\u2060" + m.group(0)[1:], value)
 
 
-def percent(x: float) -> str:
-    return f"{x * 100:.1f}%"
+def percent(x: float | None) -> str:
+    """A share as a percentage; n/a where there is none (a prediction without pipeline steps)."""
+    return "n/a" if x is None else f"{x * 100:.1f}%"
+
+
+NO_PREDICTION = ("No step runs in at least half of the traces (several pipelines in one file, or a free-form agent), so there is no chain of steps to multiply")
+
+
+def short_points(x: float | None) -> str:
+    """A difference of shares in points, for a metric tile; n/a where there is none."""
+    return "n/a" if x is None else f"{x * 100:+.1f} pts"
+
+
+def points(x: float | None) -> str:
+    """A difference of shares in percentage points; n/a where there is none."""
+    return "n/a" if x is None else f"{x * 100:+.1f} points"
 
 
 def money(x: float | None) -> str:
@@ -109,7 +123,7 @@ def to_markdown(report: AuditReport, max_findings: int = 50) -> str:
         "|---|---|",
         f"| observed end-to-end success | {percent(s.observed_success)} |",
         f"| predicted from steps | {percent(s.predicted_success)} |",
-        f"| coordination gap | {s.coordination_gap * 100:+.1f} points |",
+        f"| coordination gap | {points(s.coordination_gap)} |",
         f"| failed traces | {s.failed_traces:,} (silent: {s.silent_failures:,}) |",
         f"| cost per successful run | {money(s.cost_per_successful_run_usd)} |",
         f"| money lost to failures and retries | {money(s.money_lost_usd)} |",
@@ -192,7 +206,7 @@ def to_html(report: AuditReport, max_findings: int = 500) -> str:
     figs = report_figures(report)
     kpis = [("Traces", f"{s.traces:,}"), ("Observed success", percent(s.observed_success)),
             ("Predicted from steps", percent(s.predicted_success)),
-            ("Coordination gap", f"{s.coordination_gap * 100:+.1f} pts"),
+            ("Coordination gap", short_points(s.coordination_gap)),
             ("Cost per successful run", money(s.cost_per_successful_run_usd)),
             ("Money lost", money(s.money_lost_usd))]
     if c.unpriced_spans:

@@ -74,7 +74,8 @@ class WhatIf(Strict):
         1.0, description="Share of retries after a transient error that succeeded (what one more attempt buys)"
     )
     predicted_with_attempts: dict[int, float] = Field(
-        description="Predicted end-to-end success with k attempts per pipeline step (independent failures)"
+        description="Predicted end-to-end success with k attempts per pipeline step (independent failures); "
+                    "empty without pipeline steps"
     )
 
 
@@ -83,9 +84,10 @@ class Reliability(Strict):
     failed_traces: int
     observed_success: float
     observed_ci: tuple[float, float]
-    predicted_success: float = Field(description="Product of the pipeline steps' effective rates")
-    predicted_first_attempt: float = Field(description="Product of the pipeline steps' first-attempt rates")
-    coordination_gap: float = Field(description="predicted_success - observed_success")
+    predicted_success: float | None = Field(description="Product of the pipeline steps' effective rates; none when no step runs in at least pipeline_min_trace_share of the traces (nothing to multiply)")
+    predicted_first_attempt: float | None = Field(
+        description="Product of the pipeline steps' first-attempt rates; none when no step runs in at least pipeline_min_trace_share of the traces (nothing to multiply)")
+    coordination_gap: float | None = Field(description="predicted_success - observed_success; none without a prediction")
     pipeline_steps: list[str]
     steps: list[StepReliability]
     what_if: WhatIf
@@ -207,8 +209,8 @@ class Summary(Strict):
     failed_traces: int
     silent_failures: int
     observed_success: float
-    predicted_success: float
-    coordination_gap: float
+    predicted_success: float | None = Field(description="See reliability.predicted_success")
+    coordination_gap: float | None
     findings: int
     silenced_findings: int
     primary_by_layer: dict[str, int] = Field(description="Failed traces by root-cause layer (primary findings)")

@@ -78,11 +78,26 @@ def product(values: Iterable[float]) -> float:
 
 
 STEP_SQL = """
-WITH chained AS (  -- an invocation is a first attempt plus the retries that follow it
-    SELECT name, coalesce(agent, '') AS agent, trace_id, status, is_retry,
-           sum(CASE WHEN is_retry THEN 0 ELSE 1 END) OVER (
-               PARTITION BY trace_id, step_key ORDER BY start_time, span_id) AS invocation
-    FROM span_facts
+WITH RECURSIVE below AS (
+    -- every span under a pipeline stage (a top-level span), with that stage
+    SELECT trace_id, span_id, span_id AS stage_id, 0 AS depth FROM span_facts WHERE top_level
+    UNION ALL
+    SELECT c.trace_id, c.span_id, b.stage_id, b.depth + 1
+    FROM span_facts c JOIN below b ON c.trace_id = b.trace_id AND c.parent_span_id = b.span_id
+    WHERE b.depth < 256
+), failed_inside AS (
+    -- A stage whose own span says ok failed all the same when something inside it failed and
+    -- nothing recovered or read the error: frameworks keep an agent's span ok while its tool
+    -- or model call fails, and the chain of stages multiplies their real success.
+    SELECT DISTINCT b.trace_id, b.stage_id AS span_id
+    FROM below b JOIN span_facts s ON s.trace_id = b.trace_id AND s.span_id = b.span_id
+    WHERE b.depth > 0 AND s.unrecovered_error AND NOT s.handled
+), chained AS (  -- an invocation is a first attempt plus the retries that follow it
+    SELECT f.name, coalesce(f.agent, '') AS agent, f.trace_id,
+           CASE WHEN i.span_id IS NOT NULL THEN 'error' ELSE f.status END AS status, f.is_retry,
+           sum(CASE WHEN f.is_retry THEN 0 ELSE 1 END) OVER (
+               PARTITION BY f.trace_id, f.step_key ORDER BY f.start_time, f.span_id) AS invocation
+    FROM span_facts f LEFT JOIN failed_inside i ON i.trace_id = f.trace_id AND i.span_id = f.span_id
 ), invocations AS (
     SELECT name, agent, trace_id, bool_or(status = 'ok') AS passed,
            bool_or(status = 'ok' AND NOT is_retry) AS first_passed
@@ -92,15 +107,16 @@ WITH chained AS (  -- an invocation is a first attempt plus the retries that fol
            count(CASE WHEN passed THEN 1 END) AS invocations_passed
     FROM invocations GROUP BY 1, 2
 ), runs AS (
-    SELECT name, coalesce(agent, '') AS agent, count(*) AS runs,
-           count(CASE WHEN NOT is_retry THEN 1 END) AS first_attempts,
-           count(CASE WHEN NOT is_retry AND status = 'ok' THEN 1 END) AS first_ok,
+    SELECT f.name, coalesce(f.agent, '') AS agent, count(*) AS runs,
+           count(CASE WHEN NOT f.is_retry THEN 1 END) AS first_attempts,
+           count(CASE WHEN NOT f.is_retry AND f.status = 'ok' AND i.span_id IS NULL THEN 1 END) AS first_ok,
            count(CASE WHEN is_retry THEN 1 END) AS retries,
            quantile_cont(duration_ms, 0.5) AS p50_ms, quantile_cont(duration_ms, 0.95) AS p95_ms,
            sum(duration_ms) AS total_ms,
            avg(CASE WHEN top_level THEN 1.0 ELSE 0.0 END) AS top_share,
            min(kind) AS kind
-    FROM span_facts GROUP BY 1, 2
+    FROM span_facts f LEFT JOIN failed_inside i ON i.trace_id = f.trace_id AND i.span_id = f.span_id
+    GROUP BY 1, 2
 )
 SELECT r.name, r.agent, r.kind, r.runs, r.first_attempts, r.first_ok, r.retries, e.traces, e.invocations,
        e.invocations_passed,
@@ -154,8 +170,10 @@ def compute_reliability(con: duckdb.DuckDBPyConnection, settings: Settings) -> R
         )
     pipeline = [s for s in steps if s.in_pipeline]
     observed = (n_traces - n_failed) / n_traces if n_traces else 0.0
-    predicted = product(s.effective_rate for s in pipeline) if pipeline else 1.0
-    predicted_first = product(s.first_attempt_rate for s in pipeline) if pipeline else 1.0
+    # no step in enough traces (several pipelines in one file, or a free-form agent): there is
+    # no chain to multiply, and a product of nothing (100%) would invent a coordination gap
+    predicted = product(s.effective_rate for s in pipeline) if pipeline else None
+    predicted_first = product(s.first_attempt_rate for s in pipeline) if pipeline else None
     fixed = dict(
         con.execute(
             "SELECT layer, count(*) FROM findings WHERE \"primary\" GROUP BY layer"
@@ -171,7 +189,7 @@ def compute_reliability(con: duckdb.DuckDBPyConnection, settings: Settings) -> R
         traces=n_traces, failed_traces=n_failed, observed_success=observed,
         observed_ci=wilson_interval(n_traces - n_failed, n_traces),
         predicted_success=predicted, predicted_first_attempt=predicted_first,
-        coordination_gap=predicted - observed, pipeline_steps=[s.name for s in pipeline],
+        coordination_gap=None if predicted is None else predicted - observed, pipeline_steps=[s.name for s in pipeline],
         steps=steps,
         what_if=WhatIf(
             success_if_layer_fixed={
@@ -181,8 +199,7 @@ def compute_reliability(con: duckdb.DuckDBPyConnection, settings: Settings) -> R
             retryable_failed_traces={layer: int(retryable.get(layer, 0)) for layer in LAYER_ORDER},
             retry_success_rate=retries_ok / retries_n if retries_n else first_rate,
             predicted_with_attempts={
-                k: product(with_retries(s.first_attempt_rate, k) for s in pipeline) if pipeline else 1.0
-                for k in (1, 2, 3, 4)
-            },
+                k: product(with_retries(s.first_attempt_rate, k) for s in pipeline) for k in (1, 2, 3, 4)
+            } if pipeline else {},
         ),
     )

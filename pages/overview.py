@@ -7,8 +7,10 @@ import streamlit as st
 
 from audit import charts
 from audit.cost import unpriced_note
+from audit.exports import NO_PREDICTION
 from audit.exports import money as usd
 from audit.exports import percent as pct
+from audit.exports import short_points as pts
 from pages.common import current, guarded, md_text, shown_report
 
 
@@ -55,10 +57,12 @@ def page() -> None:
     row1[1].metric("Spans", f"{s.spans:,}")
     row1[2].metric("Observed end-to-end success", pct(s.observed_success), help="Share of traces that did not fail")
     row1[3].metric("Predicted from steps", pct(s.predicted_success),
-                   help="Product of the pipeline steps' success rates after retries")
+                   help="Product of the pipeline steps' success rates after retries" if s.predicted_success is not None
+                   else NO_PREDICTION)
     row2 = st.columns(4)
-    row2[0].metric("Coordination gap", f"{s.coordination_gap * 100:+.1f} pts",
-                   help="Predicted minus observed: failures that live between the steps")
+    row2[0].metric("Coordination gap", pts(s.coordination_gap),
+                   help="Predicted minus observed: failures that live between the steps"
+                   if s.coordination_gap is not None else NO_PREDICTION)
     row2[1].metric("Cost per successful run", usd(s.cost_per_successful_run_usd))
     row2[2].metric("Money lost to failures", usd(s.money_lost_usd),
                    help="Failed runs, retried attempts and the business cost of failures (session's cost settings, "

@@ -6,7 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from audit import charts
+from audit.exports import NO_PREDICTION
 from audit.exports import percent as pct
+from audit.exports import short_points as pts
 from audit.reliability import LAYER_ORDER, per_step_rate, project_end_to_end
 from pages.common import current, guarded, shown_report
 
@@ -20,9 +22,10 @@ def page() -> None:
     c = st.columns(4)
     c[0].metric("Observed end to end", pct(r.observed_success),
                 help=f"Wilson 95%: {pct(r.observed_ci[0])} to {pct(r.observed_ci[1])}")
-    c[1].metric("Predicted (after retries)", pct(r.predicted_success))
-    c[2].metric("Predicted (first attempt)", pct(r.predicted_first_attempt))
-    c[3].metric("Coordination gap", f"{r.coordination_gap * 100:+.1f} pts")
+    why = None if r.pipeline_steps else NO_PREDICTION
+    c[1].metric("Predicted (after retries)", pct(r.predicted_success), help=why)
+    c[2].metric("Predicted (first attempt)", pct(r.predicted_first_attempt), help=why)
+    c[3].metric("Coordination gap", pts(r.coordination_gap), help=why)
 
     st.subheader("What if")
     st.caption("Today is the observed end-to-end success. More attempts rescue only failures a retry can fix "

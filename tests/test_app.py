@@ -98,6 +98,21 @@ def test_six_step_fixture_shows_83_3_percent_predicted(tmp_path: Path) -> None:
     assert not any("bundled sample data" in i.value for i in at.info)
 
 
+def test_no_prediction_shows_n_a_on_every_page() -> None:
+    """A real export mixing two apps has no step in half the traces: the pages say n/a with
+    the reason, never a product of nothing (100%) and a gap the size of the failures."""
+    path = REPO / "tests" / "frameworks" / "corpus" / "crewai.otlp.jsonl.gz"
+    at = upload(app(), path.name, path.read_bytes())
+    assert not at.exception and not at.error
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception and not at.error, page
+        if page == "pages/overview.py":
+            assert metric(at, "Predicted from steps") == "n/a" and metric(at, "Coordination gap") == "n/a"
+        if page == "pages/reliability.py":
+            assert metric(at, "Predicted (after retries)") == "n/a"
+
+
 def test_unreadable_upload_is_a_message_not_a_traceback() -> None:
     at = upload(app(), "bad.csv", b"\x00\x01\x02binary")
     assert not at.exception

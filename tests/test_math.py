@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from helpers import audit_rows, span
 
+from audit.exports import render
 from audit.reliability import chain_reliability, wilson_interval, with_retries
 
 
@@ -54,6 +55,48 @@ def test_six_steps_at_97_percent_predict_83_3(tmp_path: Path) -> None:
     assert round(r.predicted_success * 100, 1) == 83.3
     assert r.observed_success == pytest.approx(0.82)
     assert r.coordination_gap == pytest.approx(0.97**6 - 0.82)
+
+
+def test_a_stage_fails_when_a_call_inside_it_failed_unread(tmp_path: Path) -> None:
+    """Frameworks keep an agent's span ok while a tool inside it fails: the stage failed all the
+    same, unless the agent read the error (handled) or a retry recovered it."""
+    rows = []
+    for t in range(10):
+        tid = f"t{t}"
+        rows.append(span("root", "run", trace=tid, parent=None, ms=10_000, kind="agent"))
+        rows.append(span("plan", "planner", trace=tid, at=1, ms=500, kind="agent"))
+        rows.append(span("act", "executor", trace=tid, at=600, ms=2_000, kind="agent"))
+        failing = t < 3
+        rows.append(span("tool", "lookup", trace=tid, parent="act", at=700, ms=100, kind="tool",
+                         status="error" if failing else "ok", error_type="KeyError" if failing else "",
+                         error_message="'order_id'" if failing else ""))
+    _, report = audit_rows(tmp_path, rows)
+    r = report.reliability
+    assert sorted(r.pipeline_steps) == ["executor", "planner"]
+    [executor] = [s for s in r.steps if s.name == "executor"]
+    assert executor.effective_rate == pytest.approx(0.7) and executor.first_attempt_rate == pytest.approx(0.7)
+    assert r.predicted_success == pytest.approx(0.7)
+
+
+def test_no_prediction_without_a_step_in_half_the_traces(tmp_path: Path) -> None:
+    """Several pipelines in one file: no step runs in half the traces, so nothing is multiplied
+    (a product of no steps once claimed 100% and a coordination gap the size of the failures)."""
+    rows = []
+    for t in range(12):
+        tid, app = f"t{t}", t % 3
+        failing = t < 3
+        rows.append(span("root", f"app_{app}", trace=tid, parent=None, ms=10_000, kind="agent",
+                         status="error" if failing else "ok"))
+        rows.append(span("s", f"stage_of_app_{app}", trace=tid, at=1, status="error" if failing else "ok",
+                         error_type="ValueError" if failing else "", error_message="boom" if failing else ""))
+    _, report = audit_rows(tmp_path, rows)
+    r = report.reliability
+    assert r.pipeline_steps == [] and r.observed_success == pytest.approx(0.75)
+    assert r.predicted_success is None and r.predicted_first_attempt is None and r.coordination_gap is None
+    assert report.summary.predicted_success is None and r.what_if.predicted_with_attempts == {}
+    markdown = render(report, "md")
+    assert "| predicted from steps | n/a |" in markdown and "| coordination gap | n/a |" in markdown
+    assert "n/a" in render(report, "html")
 
 
 def test_retries_raise_effective_over_first_attempt(tmp_path: Path) -> None:
