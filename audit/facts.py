@@ -182,17 +182,23 @@ SPAN_FACT_COLUMNS = {
     "gap_ms": "milliseconds from the end of the previous run of the step to this start (back-off)",
     "prev_status": "status of the previous run of the step",
     "prev_error_family": "error family of the previous run, when it failed",
-    "error_family": "error family of this span's error (see ERROR_FAMILIES; 'other' when none matches)",
+    "error_family": "error family of this span's error (see ERROR_FAMILIES; 'other' when none matches; tool_args for "
+                    "arguments the tool's schema requires missing, unknown_tool for a route never taken)",
     "transient_error": "error family is rate_limit, timeout, server_error or connection",
     "unrecovered_error": "this span failed and no later run of the step succeeded",
     "propagated": "this error only passes on a child's error (the finding belongs to the child)",
     "client_retries_exhausted": "the error text says a client gave up retrying (Max retries exceeded, RetryError)",
     "limit_in_output": "an ok span whose output reports a step or iteration limit (or a model call prompted for a "
                        "last answer after one)",
-    "input_key": "hash of the input (null when empty)",
+    "input_key": "hash of the input (null when empty); for a model call writing a ReAct step, of the tool call it "
+                 "writes (Action and Action Input), so a ReAct agent's tool calls repeat like tool spans",
     "same_input_runs": "runs of this step in the trace with identical input",
     "prior_ok_same_input": "earlier successful runs of this step with identical input",
-    "inband": "the span said ok but its output is an error reported as content (counted as an error)",
+    "inband": "the span said ok but its output is an error reported as content, its call lacks an argument the "
+              "tool's schema requires, or it routed the run to a node that never ran (counted as an error)",
+    "react_call": "the tool call a model call wrote as a ReAct step (\"<tool> <arguments>\"), else null",
+    "delegate_to": "the agent a delegation names in its arguments (a delegation tool, or a ReAct step writing one)",
+    "delegator": "the agent that delegates (the owner of a delegation tool, the agent of a model call)",
     "output_key": "hash of an llm span's output (null otherwise): the assistant repeating itself",
     "same_output_runs": "runs of this step in the trace with identical output (llm spans)",
     "inner_retry_window_ms": "a failed attempt inside a model call that succeeded: ms from its end to the call's end",
@@ -339,8 +345,9 @@ WITH RECURSIVE tree AS (
     -- returned as its whole output: a router chose a route its map of routes lacks (a
     -- conditional edge's path map), not state that was lost.
     SELECT k.trace_id, k.span_id, any_value(k.route) AS target
-    FROM (SELECT trace_id, span_id, regexp_extract(error_message, '^''([^'']{{1,80}})''$', 1) AS route
-          FROM spans WHERE status = 'error' AND left(error_message, 1) = chr(39)) k
+    FROM (SELECT trace_id, span_id, trim(trim(error_message), '''"') AS route
+          FROM spans WHERE status = 'error' AND length(error_message) <= 82
+                       AND (left(error_message, 1) = chr(39) OR error_type LIKE '%KeyError')) k
     JOIN spans c ON c.trace_id = k.trace_id AND c.parent_span_id = k.span_id AND c.status = 'ok'
     WHERE k.route <> '' AND trim(trim(c.output), '"') = k.route
     GROUP BY k.trace_id, k.span_id
