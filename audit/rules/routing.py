@@ -205,12 +205,16 @@ WITH seq AS (  -- agent runs in start order: peers handing over, or delegations 
     SELECT trace_id, grp, count(*) + 1 AS handoffs, min(pos) - 2 AS first_pos
     FROM hits GROUP BY trace_id, grp
     HAVING count(*) + 1 >= $pingpong_min_handoffs
-), delegations AS (  -- one delegator's delegations that worked, in start order
+), delegations AS (  -- one delegator's delegations that worked, in start order: its tool spans,
+                     -- else (an agent writing ReAct steps with no tool spans) its model calls
     SELECT trace_id, span_id, coalesce(delegator, '') AS delegator, delegate_to, start_time,
            row_number() OVER (PARTITION BY trace_id, delegator ORDER BY start_time, span_id)
            - row_number() OVER (PARTITION BY trace_id, delegator, delegate_to ORDER BY start_time, span_id) AS grp
-    FROM span_facts
+    FROM span_facts d
     WHERE delegate_to IS NOT NULL AND status = 'ok' AND delegate_to IS DISTINCT FROM delegator
+      AND (kind = 'tool' OR NOT EXISTS (
+          SELECT 1 FROM span_facts t WHERE t.trace_id = d.trace_id AND t.kind = 'tool'
+             AND t.delegate_to IS NOT NULL AND t.delegator IS NOT DISTINCT FROM d.delegator))
 ), resent AS (  -- ... to the same agent again and again, none to another between
     SELECT trace_id, delegator, delegate_to, count(*) AS n, arg_min(span_id, start_time) AS span_id
     FROM delegations GROUP BY trace_id, delegator, delegate_to, grp
