@@ -22,7 +22,10 @@ from audit.importers.conventions import (
     LIMIT_PROMPTS,
     OTHER_MESSAGES_RX,
     REACT_ACTION_RX,
+    REACT_CALL_RX,
+    ROUTE_TARGET_PATHS,
     TOOL_RESULTS_RX,
+    TOOL_SCHEMA_KEY,
 )
 
 # (family, case-insensitive regex over "error_type: error_message"), first match wins.
@@ -179,17 +182,23 @@ SPAN_FACT_COLUMNS = {
     "gap_ms": "milliseconds from the end of the previous run of the step to this start (back-off)",
     "prev_status": "status of the previous run of the step",
     "prev_error_family": "error family of the previous run, when it failed",
-    "error_family": "error family of this span's error (see ERROR_FAMILIES; 'other' when none matches)",
+    "error_family": "error family of this span's error (see ERROR_FAMILIES; 'other' when none matches; tool_args for "
+                    "arguments the tool's schema requires missing, unknown_tool for a route never taken)",
     "transient_error": "error family is rate_limit, timeout, server_error or connection",
     "unrecovered_error": "this span failed and no later run of the step succeeded",
     "propagated": "this error only passes on a child's error (the finding belongs to the child)",
     "client_retries_exhausted": "the error text says a client gave up retrying (Max retries exceeded, RetryError)",
     "limit_in_output": "an ok span whose output reports a step or iteration limit (or a model call prompted for a "
                        "last answer after one)",
-    "input_key": "hash of the input (null when empty)",
+    "input_key": "hash of the input (null when empty); for a model call writing a ReAct step, of the tool call it "
+                 "writes (Action and Action Input), so a ReAct agent's tool calls repeat like tool spans",
     "same_input_runs": "runs of this step in the trace with identical input",
     "prior_ok_same_input": "earlier successful runs of this step with identical input",
-    "inband": "the span said ok but its output is an error reported as content (counted as an error)",
+    "inband": "the span said ok but its output is an error reported as content, its call lacks an argument the "
+              "tool's schema requires, or it routed the run to a node that never ran (counted as an error)",
+    "react_call": "the tool call a model call wrote as a ReAct step (\"<tool> <arguments>\"), else null",
+    "delegate_to": "the agent a delegation names in its arguments (a delegation tool, or a ReAct step writing one)",
+    "delegator": "the agent that delegates (the owner of a delegation tool, the agent of a model call)",
     "output_key": "hash of an llm span's output (null otherwise): the assistant repeating itself",
     "same_output_runs": "runs of this step in the trace with identical output (llm spans)",
     "inner_retry_window_ms": "a failed attempt inside a model call that succeeded: ms from its end to the call's end",
@@ -233,7 +242,52 @@ OWN_AGENT = ("coalesce(s.agent, CASE WHEN s.kind = 'agent' AND NOT regexp_matche
              + "') THEN s.name END, CASE WHEN s.kind = 'tool' "
              "AND s.input LIKE '{%' THEN coalesce(" + ", ".join(
                  f"json_extract_string(TRY_CAST(s.input AS JSON), '$.{k}')" for k in DELEGATE_ARGUMENTS) + ") END)")
+# What a span's error says, in-band errors included: the text the framework reported, else
+# what the audit read (a malformed ReAct step, missing arguments, a route never taken).
+ERROR_MESSAGE = """CASE
+    WHEN s.react_broken THEN 'malformed ReAct step, an Action with no Action Input: ' || right(s.output, 200)
+    WHEN s.missing_arguments IS NOT NULL
+        THEN 'arguments validation failed: the call lacks ' || s.missing_arguments
+             || ', required by the tool''s argument schema' || coalesce('; ' || s.error_message, '')
+    WHEN s.lost_route IS NOT NULL AND s.status = 'error'
+        THEN s.error_message || ': the route ' || s.lost_route || ' that a child step returned is not among the '
+             || 'routes this step maps (unknown route)'
+    WHEN s.lost_route IS NOT NULL
+        THEN 'routed to ' || s.lost_route || ', but no step of that name ran after it and the run ended '
+             || 'without an error (unknown route)'
+    WHEN s.inband THEN coalesce(s.error_message, s.feedback, left(s.output, 2000))
+    ELSE s.error_message END"""
 MAX_DEPTH = 256
+
+
+def react_part(group: int) -> str:
+    """Group ``group`` of a ReAct step's tool call in a model call's output (REACT_CALL_RX):
+    1 the tool, 2 its arguments; NULL when the output holds none."""
+    return (f"CASE WHEN s.kind = 'llm' AND s.output LIKE '%Action%Input%' THEN NULLIF(trim(regexp_extract("
+            f"right(s.output, 4000), '{REACT_CALL_RX}', {group})), '') END")
+
+
+def delegate_argument(args: str) -> str:
+    """The agent a delegation call's JSON arguments name (conventions.DELEGATE_ARGUMENTS)."""
+    return ("CASE WHEN " + args + " LIKE '{%' THEN coalesce(" + ", ".join(
+        f"json_extract_string(TRY_CAST({args} AS JSON), '$.{k}')" for k in DELEGATE_ARGUMENTS) + ") END")
+
+
+# The required arguments a tool span's call left out, by the JSON Schema of its arguments
+# that the span carries (conventions.TOOL_SCHEMA_KEY in `extra`); NULL when it names none.
+TOOL_SCHEMA = f"json_extract_string(s.extra, '$.{TOOL_SCHEMA_KEY}')"
+MISSING_ARGUMENTS = (
+    f"CASE WHEN s.kind = 'tool' AND s.extra LIKE '%{TOOL_SCHEMA_KEY}%' AND s.input LIKE '{{%' "
+    f"AND json_valid(s.input) AND json_valid({TOOL_SCHEMA}) THEN NULLIF(array_to_string(list_filter("
+    f"CAST(json_extract({TOOL_SCHEMA}, '$.required') AS VARCHAR[]), "
+    f"lambda k: json_extract(s.input, '$.\"' || k || '\"') IS NULL), ', '), '') END")
+# The nodes a graph node's output routes to (conventions.ROUTE_TARGET_PATHS): a name, or a
+# list of names and Send objects ({"node": ...}).
+ROUTE_TARGETS = "list_concat(" + ", ".join(
+    f"CASE json_type(s.output, '{p}') WHEN 'VARCHAR' THEN [json_extract_string(s.output, '{p}')] "
+    f"WHEN 'ARRAY' THEN list_transform(CAST(json_extract(s.output, '{p}') AS JSON[]), "
+    f"lambda g: coalesce(json_extract_string(g, '$.node'), json_extract_string(g, '$'))) END"
+    for p in ROUTE_TARGET_PATHS) + ", [])"
 
 # A step is its name, agent and parent step: frameworks name every model call after its
 # client class (ChatOpenAI), so calls under different steps must not count as retries.
@@ -273,17 +327,47 @@ WITH RECURSIVE tree AS (
     SELECT trace_id, coalesce(previous_call, span_id) AS span_id, arg_max(last_feedback, start_time) AS feedback
     FROM feedback WHERE n_feedback > previous_feedback
     GROUP BY 1, 2
+), goto AS (
+    -- A graph node that routed the run to a node that never ran after it, in a run that then
+    -- ended without an error (an error would explain why it did not): the run was sent nowhere
+    -- (conventions.ROUTE_TARGET_PATHS).
+    SELECT r.trace_id, r.span_id, string_agg(DISTINCT r.target, ', ') AS target
+    FROM (SELECT s.trace_id, s.span_id, s.start_time, s.end_time, unnest({ROUTE_TARGETS}) AS target
+          FROM spans s WHERE s.status = 'ok' AND s.output LIKE '%"goto"%' AND json_valid(s.output)) r
+    WHERE r.target IS NOT NULL AND r.target <> '' AND left(r.target, 2) <> '__'
+      AND NOT EXISTS (SELECT 1 FROM spans n WHERE n.trace_id = r.trace_id AND n.name = r.target
+                      AND n.start_time >= r.start_time AND n.span_id <> r.span_id)
+      AND NOT EXISTS (SELECT 1 FROM spans e WHERE e.trace_id = r.trace_id AND e.status = 'error'
+                      AND e.end_time >= r.end_time)
+    GROUP BY r.trace_id, r.span_id
+), unmapped AS (
+    -- A step that failed on a bare key (KeyError 'x') that one of its children had just
+    -- returned as its whole output: a router chose a route its map of routes lacks (a
+    -- conditional edge's path map), not state that was lost.
+    SELECT k.trace_id, k.span_id, any_value(k.route) AS target
+    FROM (SELECT trace_id, span_id, trim(trim(error_message), '''"') AS route
+          FROM spans WHERE status = 'error' AND length(error_message) <= 82
+                       AND (left(error_message, 1) = chr(39) OR error_type LIKE '%KeyError')) k
+    JOIN spans c ON c.trace_id = k.trace_id AND c.parent_span_id = k.span_id AND c.status = 'ok'
+    WHERE k.route <> '' AND trim(trim(c.output), '"') = k.route
+    GROUP BY k.trace_id, k.span_id
 ), src AS (
     -- An error reported as content (in-band): the span said ok, but its output is an error
-    -- the framework hands back to the model, or the next model call was told its reply failed.
-    -- It counts as an error of that span.
+    -- the framework hands back to the model, or the next model call was told its reply failed,
+    -- or its call lacks an argument the tool's schema requires, or it routed the run to a node
+    -- that never ran. It counts as an error of that span.
     SELECT s.* REPLACE (coalesce(t.agent, {OWN_AGENT}) AS agent),
-           t.parent_agent, fb.feedback,
-           s.status = 'ok' AND ({inband_condition("s")} OR fb.span_id IS NOT NULL OR {REACT_BROKEN}) AS inband,
+           t.parent_agent, fb.feedback, coalesce(g.target, u.target) AS lost_route,
+           s.status = 'ok' AND ({inband_condition("s")} OR fb.span_id IS NOT NULL OR {REACT_BROKEN}
+                                OR s.missing_arguments IS NOT NULL OR g.span_id IS NOT NULL) AS inband,
            s.status = 'ok' AND {REACT_BROKEN} AS react_broken
-    FROM spans s
+    FROM (SELECT s.*, {MISSING_ARGUMENTS} AS missing_arguments, {react_part(1)} AS react_tool,
+                 {react_part(2)} AS react_arguments
+          FROM spans s) s
     LEFT JOIN tree t ON t.trace_id = s.trace_id AND t.span_id = s.span_id
     LEFT JOIN fed_back fb ON fb.trace_id = s.trace_id AND fb.span_id = s.span_id
+    LEFT JOIN goto g ON g.trace_id = s.trace_id AND g.span_id = s.span_id
+    LEFT JOIN unmapped u ON u.trace_id = s.trace_id AND u.span_id = s.span_id
 ), base AS (
     -- narrow on purpose: wide text (input, output, metadata) stays in `spans`, so the window
     -- sorts below move keys, not payloads; rules join `spans` for text they quote
@@ -291,12 +375,21 @@ WITH RECURSIVE tree AS (
            -- an agent run: where the work passes to another agent (a hand-off or a delegation)
            s.agent IS NOT NULL AND s.agent IS DISTINCT FROM s.parent_agent AS agent_run,
            coalesce(s.parent_agent, '') AS owner_agent,
+           -- the agent a delegation hands the work to, by the argument naming it (a delegation
+           -- tool, or a ReAct step writing that call as text), and the agent delegating
+           CASE WHEN s.kind = 'tool' THEN {delegate_argument("s.input")}
+                WHEN s.react_tool IS NOT NULL THEN {delegate_argument("s.react_arguments")} END AS delegate_to,
+           CASE WHEN s.kind = 'tool' THEN s.parent_agent ELSE s.agent END AS delegator,
+           CASE WHEN s.react_tool IS NOT NULL THEN s.react_tool || ' ' || left(s.react_arguments, 300) END
+               AS react_call,
            s.duration_ms, CASE WHEN s.inband THEN 'error' ELSE s.status END AS status,
-           CASE WHEN s.inband THEN coalesce(s.error_type, {inband_type("coalesce(s.feedback, s.output)")})
+           CASE WHEN s.missing_arguments IS NOT NULL THEN coalesce(s.error_type, 'InvalidToolArguments')
+                WHEN s.lost_route IS NOT NULL THEN coalesce(s.error_type, 'UnknownRoute')
+                WHEN s.inband THEN coalesce(s.error_type, {inband_type("coalesce(s.feedback, s.output)")})
                 ELSE s.error_type END AS error_type,
-           CASE WHEN s.react_broken THEN 'malformed ReAct step, an Action with no Action Input: ' || right(s.output, 200)
-                WHEN s.inband THEN coalesce(s.error_message, s.feedback, left(s.output, 2000))
-                ELSE s.error_message END AS error_message,
+           {ERROR_MESSAGE} AS error_message,
+           CASE WHEN s.missing_arguments IS NOT NULL THEN 'tool_args'
+                WHEN s.lost_route IS NOT NULL THEN 'unknown_tool' END AS known_family,
            s.inband, s.attempt, s.model, s.provider,
            s.input_tokens, s.output_tokens, s.cost_usd, s.eval_passed,
            CASE WHEN s.status = 'ok' AND s.kind <> 'tool' AND s.output IS NOT NULL THEN
@@ -314,7 +407,12 @@ WITH RECURSIVE tree AS (
                 THEN date_diff('millisecond', s.end_time, p.end_time) END AS inner_retry_window_ms,
            -- numbered iterations of an agent loop ("Step 1", "Step 2") are one step
            hash({numbered("s.name")}, coalesce(s.agent, ''), {numbered("coalesce(p.name, '')")}) AS step_key,
-           CASE WHEN s.input IS NOT NULL AND s.input <> '' THEN hash(s.input) END AS input_key,
+           -- a ReAct step's identity is the tool call it writes, not its (ever longer) prompt
+           CASE WHEN s.react_tool IS NOT NULL
+                THEN hash('react', s.react_tool, CASE WHEN json_valid(s.react_arguments)
+                                                      THEN CAST(json(s.react_arguments) AS VARCHAR)
+                                                      ELSE s.react_arguments END)
+                WHEN s.input IS NOT NULL AND s.input <> '' THEN hash(s.input) END AS input_key,
            CASE WHEN s.kind = 'llm' AND s.output IS NOT NULL AND s.output <> '' THEN hash(s.output) END AS output_key,
            -- a failed tool's own output is what the model reads back
            CASE WHEN s.status = 'error' AND s.kind = 'tool' THEN {probe("s.output")} END AS output_probe,
@@ -322,8 +420,7 @@ WITH RECURSIVE tree AS (
                 THEN coalesce(s.error_type, CASE WHEN s.inband THEN {inband_type("coalesce(s.feedback, s.output)")} END,
                               '') || ': '
                      || CASE WHEN s.react_broken THEN 'malformed ReAct step, an Action with no Action Input'
-                             ELSE coalesce(s.error_message, s.feedback, CASE WHEN s.inband THEN left(s.output, 2000) END, '')
-                        END END
+                             ELSE coalesce({ERROR_MESSAGE}, '') END END
                AS error_text
     FROM src s
     LEFT JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
@@ -356,7 +453,7 @@ WITH RECURSIVE tree AS (
         step_runs - run_index AS later_runs,
         step_ok_runs - ok_runs_so_far AS later_ok_runs,
         coalesce((prev_status = 'error' AND gap_ms >= 0) OR attempt > prev_attempt, false) AS is_retry,
-        CASE WHEN error_text IS NOT NULL THEN {family_case("error_text")} END AS error_family,
+        CASE WHEN error_text IS NOT NULL THEN coalesce(known_family, {family_case("error_text")}) END AS error_family,
         CASE WHEN prev_error_text IS NOT NULL THEN {family_case("prev_error_text")} END AS prev_error_family,
         status = 'error' AND step_ok_runs - ok_runs_so_far = 0 AND NOT coalesce(recovered_by_parent, false)
             AS unrecovered_error,
@@ -394,7 +491,7 @@ WITH RECURSIVE tree AS (
                               arg_min(span_id, start_time)) AS root_span_id
     FROM classified GROUP BY trace_id
 )
-SELECT c.* EXCLUDE (error_probe, output_probe, recovered_by_parent),
+SELECT c.* EXCLUDE (error_probe, output_probe, recovered_by_parent, known_family),
     c.span_id = r.root_span_id AS is_root,
     -- a pipeline stage: a child of the root, or a parentless span beside it (flat traces)
     c.span_id <> r.root_span_id AND (NOT c.has_parent OR c.parent_span_id = r.root_span_id) AS top_level,

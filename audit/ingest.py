@@ -518,7 +518,9 @@ def _staging_sql(m: ColumnMapping) -> str:
     ``$max_field`` (longer text fields are cut). Nothing here may raise on any value: numbers
     and times at the edges (NaN, infinity, 1e300, year 10000) become a reason, not an error.
     """
-    extra = _row_json(list(m.extra), cut=True) if m.extra else "CAST(NULL AS VARCHAR)"
+    # a row with no extra value has no extra (an importer's optional column, e.g. a tool's schema)
+    extra = (f"CASE WHEN {' AND '.join(f'{quote_ident(h)} IS NULL' for h in m.extra)} THEN NULL "
+             f"ELSE {_row_json(list(m.extra), cut=True)} END") if m.extra else "CAST(NULL AS VARCHAR)"
     any_long = " OR ".join(_too_long(quote_ident(h)) for h in [*m.mapped.values(), *m.extra]) or "false"
     kinds = word_list(KINDS)
     synonyms = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KIND_SYNONYMS.items())

@@ -34,10 +34,12 @@ def root(trace: str = "t1", ms: float = 10_000, **cols: Any) -> dict[str, Any]:
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        # columns beyond the canonical ones (a tool's argument schema) land in `extra`
+        extra = sorted({k for r in rows for k in r} - set(COLUMNS))
+        writer = csv.DictWriter(fh, fieldnames=[*COLUMNS, *extra])
         writer.writeheader()
         for r in rows:
-            writer.writerow({k: r.get(k, "") for k in COLUMNS})
+            writer.writerow({k: r.get(k, "") for k in (*COLUMNS, *extra)})
     return path
 
 

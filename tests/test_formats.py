@@ -386,3 +386,33 @@ def test_langsmith_subgraph_namespace_names_the_agent(tmp_path: Path) -> None:
     audit.load([SourceFile.of(path)])
     spans = spans_by_id(audit)
     assert (spans["r2"]["agent"], spans["r3"]["agent"]) == ("billing_agent", None)
+
+
+def test_otlp_tool_schema_reveals_a_redacted_argument_error(tmp_path: Path) -> None:
+    """OpenInference tool spans carry their argument schema (`tool.parameters`): a call lacking a
+    required key is a bad tool call even when the framework redacts its error (OpenAI Agents SDK),
+    while a call that gives every required key (an optional one left out) stays quiet."""
+    t0 = 1_767_225_600_000_000_000
+    schema = json.dumps({"properties": {"order_id": {"type": "string"}, "amount": {"type": "number"},
+                                        "reason": {"type": "string"}}, "required": ["order_id", "amount"]})
+    tool = {"openinference.span.kind": "TOOL", "tool.name": "issue_refund", "tool.parameters": schema}
+    spans = [
+        otlp_span("b7ad6b7169203331", "", "Refunds", t0, t0 + 10**9, attrs={"openinference.span.kind": "AGENT"}),
+        otlp_span("b7ad6b7169203332", "b7ad6b7169203331", "issue_refund", t0 + 1, t0 + 2,
+                  attrs={**tool, "input.value": '{"order": "B-1", "amount": 12.0}',
+                         "output.value": "An error occurred while running the tool. Please try again."}),
+        otlp_span("b7ad6b7169203333", "b7ad6b7169203331", "issue_refund", t0 + 10**6, t0 + 2 * 10**6,
+                  attrs={**tool, "input.value": '{"order_id": "B-1", "amount": 12.0}', "output.value": "queued"}),
+        otlp_span("b7ad6b7169203334", "b7ad6b7169203331", "response", t0 + 3 * 10**6, t0 + 4 * 10**6,
+                  attrs={"openinference.span.kind": "LLM", "output.value": "Refund queued."}),
+    ]
+    path = tmp_path / "agents.json"
+    path.write_text(json.dumps(otlp_request("t", spans)))
+    audit = Audit.open()
+    audit.load([SourceFile.of(path)])
+    report = audit.run()
+    [finding] = [f for f in report.findings if f.rule_id == "HO03"]
+    assert finding.span_id == "b7ad6b7169203332" and "lacks order_id" in finding.evidence
+    assert finding.severity == "low" and report.summary.failed_traces == 0  # the agent fixed the call
+    no_schema = audit.con.execute("SELECT count(*) FROM spans WHERE extra IS NULL").fetchone()
+    assert no_schema == (2,)  # spans without a schema keep no extra

@@ -31,25 +31,7 @@ ROOT_CAUSE_FLOOR = 0.85  # over all layers of a framework: the primary finding n
 # Runs whose failure leaves no trace the audit can read in that framework's spans, each with
 # why. They stay in the corpus (and in the printed score) but not in the recall floor; one
 # the audit starts to catch needs no change here, any other miss fails the test.
-KNOWN_GAPS: dict[str, dict[str, str]] = {
-    "crewai": {
-        "desk_refund_ping_pong": "the delegator re-sends the same work to one coworker: three delegations with "
-                                 "different wording, indistinguishable from a supervisor's legitimate fan-out",
-        "research_writer_analyst_ping_pong": "ReAct delegation leaves no tool spans; the agents differ only in "
-                                             "the system prompt text",
-        "research_search_twice": "ReAct tool calls leave no tool spans (only Action lines in model output)",
-    },
-    "langgraph": {
-        "support_command_goto_missing_node": "LangGraph only logs a Command(goto=) to a missing node; every span "
-                                             "ends ok and the run ends without a reply",
-        "research_route_not_in_path_map": "the missing route surfaces as a bare KeyError on the router, the same "
-                                          "shape as lost state",
-    },
-    "openai_agents": {
-        "desk_refund_missing_arg_corrected": "the SDK redacts the validation error ('Error details are redacted'); "
-                                             "only a check of the arguments against the tool's JSON Schema would see it",
-    },
-}
+KNOWN_GAPS: dict[str, dict[str, str]] = {}
 GENERATE_TIMEOUT_S = 240
 
 

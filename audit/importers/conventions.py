@@ -42,12 +42,33 @@ INBAND_ERROR_PATTERNS: tuple[str, ...] = (
 LIMIT_PROMPTS = (
     "got stuck and failed to do so",  # smolagents after max_steps
     "you MUST give your absolute best final answer",  # CrewAI after max_iter
-    "I tried reusing the same input, I must stop using this action input",  # CrewAI's repeat guard
 )
-LIMIT_PROMPT_HINTS = ("stuck", "absolute best final answer", "reusing the same input")
+LIMIT_PROMPT_HINTS = ("stuck", "absolute best final answer")
+# (CrewAI's repeat guard, "I tried reusing the same input, I must stop using this action
+# input", is no limit: the run goes on. The repeated call it answers is read as a ReAct tool
+# call, REACT_CALL_RX: redundant work, or a loop when it goes on.)
 # A ReAct step (LangChain, CrewAI) that names an Action but gives no Action Input: the
 # framework's parser should have rejected it. Matched on model output.
 REACT_ACTION_RX = r"(^|\n)Action:[^\n]*[[:space:]]*$"
+# A ReAct step's tool call, written only as text in the model output (CrewAI, LangChain ReAct,
+# smolagents text agents): "Action: <tool>" then "Action Input: <arguments>" (up to an
+# Observation the model wrote itself). Groups: the tool, the arguments. It is read as the
+# model call's tool call: the same tool with the same arguments again is repeated work, and
+# a delegation action's argument names the agent the work goes to (DELEGATE_ARGUMENTS).
+REACT_CALL_RX = (r"Action[ ]*[0-9]*[ ]*:[ ]*([^\n]+?)[ ]*\n+[ ]*Action[ ]*[0-9]*[ ]*Input[ ]*[0-9]*[ ]*:[ ]*"
+                 r"((?s:.*?))[ ]*(\nObservation|$)")
+# Where a tool span names the JSON Schema of its arguments (OpenInference `tool.parameters`).
+# Importers keep it in the span's `extra` JSON under this key; the arguments (the span's
+# input) that lack a key the schema requires are a bad tool call even when the framework
+# redacts its validation error (OpenAI Agents SDK).
+TOOL_SCHEMA_ATTRIBUTES = ("tool.parameters",)
+TOOL_SCHEMA_KEY = "tool_parameters"
+# Where a graph node's output names the node it routes to (a LangGraph Command serialised by
+# the OpenInference LangChain instrumentor: {"update": ..., "goto": "node" | ["node", Send]}).
+# A destination that no later span in the trace is, in a run that then ends without error,
+# was never reached: the router sent the run nowhere. Names starting "__" are the graph's own
+# ends (__end__).
+ROUTE_TARGET_PATHS = ("$.goto",)
 # A graph node's output that holds only tool results (LangGraph's ToolNode): it reports tool
 # errors as content too, while a node that also carries model or user messages only repeats them.
 TOOL_RESULTS_RX = r"\"type\": ?\"tool\""

@@ -16,6 +16,8 @@ from audit.importers.conventions import (
     LANGGRAPH_NAMESPACE_KEY,
     OUTPUT_ATTRIBUTES,
     TOOL_NAME_ATTRIBUTES,
+    TOOL_SCHEMA_ATTRIBUTES,
+    TOOL_SCHEMA_KEY,
     ZERO_BASED_ATTEMPT_ATTRIBUTES,
 )
 
@@ -70,7 +72,7 @@ WITH req AS ({{requests}}
     SELECT sid, s, resource,
         {_attr('openinference.span.kind')} AS oi_kind, {_attr('gen_ai.operation.name')} AS op,
         {_attr('traceloop.span.kind')} AS tl_kind, {_attr('llm.request.type')} AS request_type,
-        {_attr(*TOOL_NAME_ATTRIBUTES)} AS tool_name,
+        {_attr(*TOOL_NAME_ATTRIBUTES)} AS tool_name, {_attr(*TOOL_SCHEMA_ATTRIBUTES)} AS tool_schema,
         coalesce({_attr(*AGENT_ATTRIBUTES)},
                  {subgraph_agent("json_extract_string(TRY_CAST(" + _attr('metadata') + " AS JSON), '$." + LANGGRAPH_NAMESPACE_KEY + "')")})
             AS agent,
@@ -109,7 +111,8 @@ SELECT
     coalesce(exc_type, error_type_attr, CASE WHEN failed THEN 'Error' END) AS error_type,
     coalesce(exc_message, NULLIF(s.status.message, '')) AS error_message,
     model, provider, input_tokens, output_tokens, input, output, attempt,
-    resource AS metadata, sid AS __audit_row, attribute_keys AS __audit_keys
+    resource AS metadata, tool_schema AS {TOOL_SCHEMA_KEY},  -- not canonical: kept in `extra`
+    sid AS __audit_row, attribute_keys AS __audit_keys
 FROM a
 ORDER BY sid
 """

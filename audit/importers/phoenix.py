@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from audit.importers.common import Columns, exception_message, exception_type, subgraph_agent, type_prefix
-from audit.importers.conventions import LANGGRAPH_NAMESPACE_KEY
+from audit.importers.conventions import LANGGRAPH_NAMESPACE_KEY, TOOL_SCHEMA_ATTRIBUTES, TOOL_SCHEMA_KEY
 
 
 def phoenix_sql(c: Columns) -> str:
@@ -33,6 +33,7 @@ def phoenix_sql(c: Columns) -> str:
            {attr('llm.token_count.prompt')} AS input_tokens, {attr('llm.token_count.completion')} AS output_tokens,
            {attr('input.value')} AS input, {attr('output.value')} AS output,
            {attr('retry.attempt', 'attempt')} AS attempt,
+           {attr(*TOOL_SCHEMA_ATTRIBUTES)} AS {TOOL_SCHEMA_KEY},  -- not canonical: kept in `extra`
            __audit_row
     FROM __raw"""
 

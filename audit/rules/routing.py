@@ -38,7 +38,7 @@ WITH repeats AS (  -- the same input, or the same model output, over and over
     SELECT trace_id, step_key, arg_max(k, n) AS k, arg_max(what, n) AS what, max(n) AS n
     FROM repeats GROUP BY trace_id, step_key
 ), runs AS (
-    SELECT f.trace_id, f.span_id, f.parent_span_id, f.name, l.n, l.what,
+    SELECT f.trace_id, f.span_id, f.parent_span_id, f.name, l.n, l.what, f.react_call,
            row_number() OVER (PARTITION BY f.trace_id, f.step_key ORDER BY f.start_time, f.span_id) AS k
     FROM span_facts f
     JOIN loops l ON l.trace_id = f.trace_id AND l.step_key = f.step_key
@@ -47,7 +47,9 @@ WITH repeats AS (  -- the same input, or the same model output, over and over
 )
 SELECT r.trace_id, r.span_id, FALSE AS recovered,
        'step ' || r.name || ' ran ' || CAST(r.n AS VARCHAR) || ' times with the same '
-       || r.what || ' in one run (threshold ' || CAST($loop_min_runs AS VARCHAR) || ')'
+       || CASE WHEN r.what = 'input' AND r.react_call IS NOT NULL
+               THEN 'tool call (' || left(r.react_call, 120) || ')' ELSE r.what END
+       || ' in one run (threshold ' || CAST($loop_min_runs AS VARCHAR) || ')'
        || CASE WHEN t.failed THEN '; the run failed' ELSE '' END AS evidence
 FROM runs r
 JOIN trace_facts t ON t.trace_id = r.trace_id
@@ -169,11 +171,15 @@ class RO05(Rule):
     Why: $pingpong_min_handoffs or more consecutive hand-offs between the same two agents
     (agent runs in start order: peers transferring the work, nested hand-offs, or one
     delegator bouncing it between two delegates) mean neither owns the task; each bounce
-    costs a full model call. A delegator calling the same helper twice is not a bounce.
+    costs a full model call. So does a delegator sending the work to the same agent
+    $pingpong_min_handoffs times in a row (a delegation call whose argument names the agent,
+    as a tool call or written as a ReAct step): each time the work came back to it undone.
+    A delegator calling the same helper twice is not a bounce.
     Remedy: give each agent a clear contract of what it accepts, have the supervisor
     track who already handled the task, and cap delegation depth.
-    Fails: triage → billing → triage → billing.
-    Passes: triage → billing (one hand-off), or triage → billing → triage (delegate and return).
+    Fails: triage → billing → triage → billing; triage delegating to billing three times in a row.
+    Passes: triage → billing (one hand-off), or triage → billing → triage (delegate and return);
+    triage delegating to billing twice.
     """
 
     name = "routing.ping_pong"
@@ -199,6 +205,20 @@ WITH seq AS (  -- agent runs in start order: peers handing over, or delegations 
     SELECT trace_id, grp, count(*) + 1 AS handoffs, min(pos) - 2 AS first_pos
     FROM hits GROUP BY trace_id, grp
     HAVING count(*) + 1 >= $pingpong_min_handoffs
+), delegations AS (  -- one delegator's delegations that worked, in start order: its tool spans,
+                     -- else (an agent writing ReAct steps with no tool spans) its model calls
+    SELECT trace_id, span_id, coalesce(delegator, '') AS delegator, delegate_to, start_time,
+           row_number() OVER (PARTITION BY trace_id, delegator ORDER BY start_time, span_id)
+           - row_number() OVER (PARTITION BY trace_id, delegator, delegate_to ORDER BY start_time, span_id) AS grp
+    FROM span_facts d
+    WHERE delegate_to IS NOT NULL AND status = 'ok' AND delegate_to IS DISTINCT FROM delegator
+      AND (kind = 'tool' OR NOT EXISTS (
+          SELECT 1 FROM span_facts t WHERE t.trace_id = d.trace_id AND t.kind = 'tool'
+             AND t.delegate_to IS NOT NULL AND t.delegator IS NOT DISTINCT FROM d.delegator))
+), resent AS (  -- ... to the same agent again and again, none to another between
+    SELECT trace_id, delegator, delegate_to, count(*) AS n, arg_min(span_id, start_time) AS span_id
+    FROM delegations GROUP BY trace_id, delegator, delegate_to, grp
+    HAVING count(*) >= $pingpong_min_handoffs
 )
 SELECT m.trace_id, m.span_id, FALSE AS recovered,
        'agents ' || m.agent || ' and ' || n.agent || ' handed off ' || CAST(b.handoffs AS VARCHAR)
@@ -206,6 +226,12 @@ SELECT m.trace_id, m.span_id, FALSE AS recovered,
 FROM bounces b
 JOIN marked m ON m.trace_id = b.trace_id AND m.pos = b.first_pos
 JOIN marked n ON n.trace_id = b.trace_id AND n.pos = b.first_pos + 1
+UNION ALL
+SELECT trace_id, span_id, FALSE AS recovered,
+       'agent ' || CASE WHEN delegator = '' THEN '(top level)' ELSE delegator END || ' sent the work to '
+       || delegate_to || ' ' || CAST(n AS VARCHAR) || ' times in a row and got it back each time (threshold '
+       || CAST($pingpong_min_handoffs AS VARCHAR) || ')' AS evidence
+FROM resent
 """
 
 

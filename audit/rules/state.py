@@ -51,8 +51,12 @@ class ST03(Rule):
     again (and may contradict its earlier result). A retry after an error is not this.
     Remedy: memoise step results by input in the run's state and check it before calling
     a model or tool again.
-    Fails: search_orders ok with input {"q": "A-17"}, then search_orders again with {"q": "A-17"}.
-    Passes: a retry after an error; a second call with a different input (a revision round).
+    A ReAct step's input is the tool call it writes (Action and Action Input), so an agent
+    that writes its tool calls as text is judged the same way.
+    Fails: search_orders ok with input {"q": "A-17"}, then search_orders again with {"q": "A-17"};
+    a ReAct agent writing "Action: web_search" with the same Action Input twice.
+    Passes: a retry after an error; a second call with a different input (a revision round);
+    a ReAct agent searching twice with two different queries.
     """
 
     name = "state.redundant_work"
@@ -64,7 +68,8 @@ class ST03(Rule):
 SELECT f.trace_id, f.span_id, TRUE AS recovered,
        concat_ws('; ', 'step ' || f.name || ' ran ' || CAST(f.same_input_runs AS VARCHAR)
                  || ' times with identical input',
-                 'input=' || left(s.input, 160)) AS evidence
+                 coalesce('tool call written by the model: ' || left(f.react_call, 160),
+                          'input=' || left(s.input, 160))) AS evidence
 FROM span_facts f
 JOIN spans s ON s.trace_id = f.trace_id AND s.span_id = f.span_id
 WHERE f.input_key IS NOT NULL AND NOT f.is_retry AND f.prior_ok_same_input = 1
