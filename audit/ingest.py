@@ -95,13 +95,13 @@ def load_traces(
         raise
     finally:
         drop_scratch(con)
-        for variable in ("audit_too_deep", "audit_line_size", "audit_max_depth"):
+        for variable in ("audit_too_deep", "audit_line_size", "audit_max_depth", "audit_max_message"):
             con.execute(f"RESET VARIABLE {variable}")
     return results
 
 
 SCRATCH_TABLES = ("__raw", "__staged", "__verdicts", "__lines", "__records", "__rejected_lines", "__mapped",
-                  "__rejects", "__reject_scans")
+                  "__rejects", "__reject_scans", "__otlp_batch", "__otlp_keys")
 
 
 def drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
@@ -267,6 +267,7 @@ def set_reader_variables(con: duckdb.DuckDBPyConnection, checked: Checked | None
     con.execute("SET VARIABLE audit_too_deep = ?", [checked.too_deep_lines if checked else []])
     con.execute("SET VARIABLE audit_line_size = ?", [checked.line_size if checked else 2 * 2**20])
     con.execute("SET VARIABLE audit_max_depth = ?", [settings.max_json_depth])
+    con.execute("SET VARIABLE audit_max_message = ?", [settings.max_message_chars])
 
 
 def _load_notes(checked: Checked | None, settings: Settings, truncated: int, rootless: list[str]) -> list[str]:

@@ -73,6 +73,12 @@ class Settings(BaseModel):
     max_field_chars: int = Field(
         2**20, ge=1024, description="Text fields longer than this (characters) are stored cut, with a marker and a note"
     )
+    max_message_chars: int = Field(
+        8_000, ge=200,
+        description="Model and tool messages (a span's input and output) of an OTLP export longer than this keep "
+                    "their head (a quarter) and tail, with a marker: what the audit reads is at the ends (errors, "
+                    "the newest turns), and real spans would otherwise carry whole conversations through every pass",
+    )
     min_time: datetime = Field(
         datetime(1970, 1, 1), description="Earliest span time accepted; earlier rows are quarantined"
     )

@@ -416,3 +416,41 @@ def test_otlp_tool_schema_reveals_a_redacted_argument_error(tmp_path: Path) -> N
     assert finding.severity == "low" and report.summary.failed_traces == 0  # the agent fixed the call
     no_schema = audit.con.execute("SELECT count(*) FROM spans WHERE extra IS NULL").fetchone()
     assert no_schema == (2,)  # spans without a schema keep no extra
+
+
+def test_otlp_lines_in_small_batches_load_the_same_spans(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real exports are parsed a batch of lines at a time (a whole file of real spans at once ran
+    out of memory at 100k spans): any batch size gives the same spans, numbers and unmapped keys."""
+    import audit.importers.otlp as otlp
+
+    corpus = Path(__file__).parent / "frameworks" / "corpus" / "langgraph.otlp.jsonl.gz"
+    columns = "trace_id, span_id, parent_span_id, name, kind, status, error_message, input, output, source_row"
+
+    def load() -> tuple[list[tuple], list[str]]:
+        audit = Audit.open()
+        [res] = audit.load([SourceFile.of(corpus)])
+        rows = audit.con.execute(f"SELECT {columns} FROM spans ORDER BY source_row").fetchall()
+        return rows, res.unmapped
+
+    whole = load()
+    monkeypatch.setattr(otlp, "BATCH_BYTES", 300_000)  # a few lines per batch
+    assert load() == whole
+    assert len(whole[0]) == len({r[-1] for r in whole[0]}) > 1000  # every span numbered once
+
+
+def test_long_messages_keep_head_and_tail(tmp_path: Path) -> None:
+    """A fat span's messages are cut to max_message_chars: head and tail, where errors and the
+    newest turns are, with a marker saying how much was cut."""
+    middle = "history " * 5_000
+    span = {"traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+            "name": "chat", "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000",
+            "attributes": [{"key": "input.value", "value": {"stringValue": "FIRST " + middle + " LAST: ToolError"}},
+                           {"key": "openinference.span.kind", "value": {"stringValue": "LLM"}}]}
+    path = tmp_path / "fat.jsonl"
+    path.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}) + "\n")
+    audit = Audit.open(max_message_chars=1_000)
+    audit.load([SourceFile.of(path)])
+    [(text,)] = audit.con.execute("SELECT input FROM spans").fetchall()
+    cut = len("FIRST " + middle + " LAST: ToolError") - 1_000
+    assert text.startswith("FIRST history") and text.endswith(" LAST: ToolError")
+    assert f" …[{cut} characters cut]… " in text and len(text) < 1_100

@@ -58,11 +58,22 @@ def _attr(*keys: str, source: str = "kv") -> str:
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
 
+def _cut(text: str) -> str:
+    """A message longer than the setting ``max_message_chars`` as its head (a quarter) and tail
+    with a marker between: errors, retry prompts and the newest turns, which the audit reads,
+    sit at the ends; the middle of a long conversation is what a real span is fat with."""
+    limit = "coalesce(getvariable('audit_max_message'), 8000)"
+    return (f"CASE WHEN length({text}) > {limit} THEN left({text}, {limit} // 4) || ' …[' "
+            f"|| (length({text}) - {limit}) || ' characters cut]… ' || right({text}, {limit} - {limit} // 4) "
+            f"ELSE {text} END")
+
+
+# One batch of export requests into canonical columns; `sid` numbers the spans on from $offset.
 OTLP_SQL = f"""
-CREATE OR REPLACE TEMP TABLE __raw AS
+CREATE OR REPLACE TEMP TABLE __otlp_batch AS
 WITH req AS ({{requests}}
 ), spans AS (
-    SELECT row_number() OVER () AS sid, s, {_kv('s.attributes')} AS kv,
+    SELECT row_number() OVER () + $offset AS sid, s, {_kv('s.attributes')} AS kv,
            {_kv("list_filter(s.events, lambda e: e.name = 'exception')[1].attributes")} AS exc,
            CAST(to_json(r.resource) AS VARCHAR) AS resource
     FROM (SELECT r, unnest(ss.spans) AS s
@@ -110,7 +121,7 @@ SELECT
     CASE WHEN failed THEN 'error' ELSE 'ok' END AS status,
     coalesce(exc_type, error_type_attr, CASE WHEN failed THEN 'Error' END) AS error_type,
     coalesce(exc_message, NULLIF(s.status.message, '')) AS error_message,
-    model, provider, input_tokens, output_tokens, input, output, attempt,
+    model, provider, input_tokens, output_tokens, {_cut("input")} AS input, {_cut("output")} AS output, attempt,
     resource AS metadata, tool_schema AS {TOOL_SCHEMA_KEY},  -- not canonical: kept in `extra`
     sid AS __audit_row, attribute_keys AS __audit_keys
 FROM a
@@ -119,23 +130,53 @@ ORDER BY sid
 
 
 
+BATCH_BYTES = 64 * 2**20  # export requests parsed at once: real lines run from 40 KB to 700 KB
+
+
 def unmapped_otlp_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Span attribute keys of the loaded OTLP export that the importer does not read."""
-    keys = con.execute("SELECT DISTINCT unnest(__audit_keys) AS k FROM __raw ORDER BY k").fetchall()
+    keys = con.execute("SELECT k FROM __otlp_keys ORDER BY k").fetchall()
     return [k for (k,) in keys if k not in OTLP_MAPPED_KEYS]
 
 
 def read_otlp(con: duckdb.DuckDBPyConnection, path: str, lines: bool) -> None:
     """OTLP JSON into ``__raw`` with canonical columns: a whole export request (of any size),
-    or one request per line, where a malformed line is quarantined and the rest still loads."""
-    if lines:
-        read_lines(con, path)
-        sql = OTLP_SQL.replace("{requests}", "SELECT CAST(line AS JSON) AS j FROM __lines WHERE is_object")
-        con.execute(sql)
+    or one request per line, where a malformed line is quarantined and the rest still loads.
+
+    Lines are parsed in batches of about ``BATCH_BYTES``: parsing a whole file of real spans at
+    once (hundreds of MB of messages) ran out of memory, since a parse cannot spill."""
+    con.execute("DROP TABLE IF EXISTS __raw")  # a previous file's rows must not be appended to
+    con.execute("CREATE OR REPLACE TEMP TABLE __otlp_keys (k VARCHAR)")
+    if not lines:
+        size = max(MIN_JSON_OBJECT, Path(path).stat().st_size + 1)
+        _transform(con, "SELECT json AS j FROM read_json_objects($path, format = 'auto', "
+                        "maximum_object_size = $max_object)", {"path": path, "max_object": size})
         return
-    size = max(MIN_JSON_OBJECT, Path(path).stat().st_size + 1)
-    sql = OTLP_SQL.replace("{requests}", "SELECT json AS j FROM read_json_objects($path, format = 'auto', "
-                                         "maximum_object_size = $max_object)")
-    con.execute(sql, {"path": path, "max_object": size})
+    read_lines(con, path)
+    first, last, count, size = con.execute(
+        "SELECT min(n), max(n), count(*), sum(length(line)) FROM __lines WHERE is_object").fetchone() or (None,) * 4
+    if not count:
+        _transform(con, "SELECT CAST(line AS JSON) AS j FROM __lines WHERE false", {})
+        return
+    step = max(1, int(BATCH_BYTES * count // max(size, 1)))
+    for low in range(first, last + 1, step):
+        _transform(con, "SELECT CAST(line AS JSON) AS j FROM __lines WHERE is_object AND n BETWEEN $low AND $high "
+                        "ORDER BY n", {"low": low, "high": low + step - 1})
+
+
+def _transform(con: duckdb.DuckDBPyConnection, requests: str, params: dict[str, object]) -> None:
+    """One batch of requests appended to ``__raw`` (created by the first batch), spans numbered
+    on from the rows already there; the batch's attribute keys kept once in ``__otlp_keys``."""
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '__raw' AND temporary"
+                         ).fetchone() or (0,)
+    offset = int((con.execute("SELECT count(*) FROM __raw").fetchone() or (0,))[0]) if exists[0] else 0
+    con.execute(OTLP_SQL.replace("{requests}", requests), {**params, "offset": offset})
+    con.execute("INSERT INTO __otlp_keys SELECT DISTINCT k FROM (SELECT unnest(__audit_keys) AS k FROM __otlp_batch) "
+                "WHERE k NOT IN (SELECT k FROM __otlp_keys)")
+    if exists[0]:
+        con.execute("INSERT INTO __raw SELECT * EXCLUDE (__audit_keys) FROM __otlp_batch")
+    else:
+        con.execute("CREATE TEMP TABLE __raw AS SELECT * EXCLUDE (__audit_keys) FROM __otlp_batch")
+    con.execute("DROP TABLE __otlp_batch")
 
 
