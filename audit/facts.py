@@ -297,31 +297,39 @@ TRANSIENT_LIST = ", ".join(f"'{f}'" for f in TRANSIENT)
 
 SPAN_FACTS_SQL = f"""
 CREATE OR REPLACE TABLE span_facts AS
-WITH RECURSIVE tree AS (
+WITH RECURSIVE own AS MATERIALIZED (
+    -- each span's own agent, read once into narrow rows: the walk below joins these at every
+    -- level, and joining the spans themselves (with their messages) ran out of memory
+    SELECT s.trace_id, s.span_id, s.parent_span_id, {OWN_AGENT} AS agent FROM spans s
+), tree AS (
     -- A span's agent is its own (an agent attribute, or an agent span's name), else that of
     -- its nearest agent ancestor. Walked down from the top spans; depth-bounded, so a parent
     -- cycle cannot recurse for ever (its spans keep their own agent).
-    SELECT s.trace_id, s.span_id, {OWN_AGENT} AS agent, CAST(NULL AS VARCHAR) AS parent_agent, 0 AS depth
-    FROM spans s
-    WHERE s.parent_span_id IS NULL
-       OR NOT EXISTS (SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id)
+    SELECT o.trace_id, o.span_id, o.agent, CAST(NULL AS VARCHAR) AS parent_agent, 0 AS depth
+    FROM own o
+    WHERE o.parent_span_id IS NULL
+       OR NOT EXISTS (SELECT 1 FROM own p WHERE p.trace_id = o.trace_id AND p.span_id = o.parent_span_id)
     UNION ALL
-    SELECT s.trace_id, s.span_id, coalesce({OWN_AGENT}, t.agent), t.agent, t.depth + 1
-    FROM spans s JOIN tree t ON s.trace_id = t.trace_id AND s.parent_span_id = t.span_id
+    SELECT o.trace_id, o.span_id, coalesce(o.agent, t.agent), t.agent, t.depth + 1
+    FROM own o JOIN tree t ON o.trace_id = t.trace_id AND o.parent_span_id = t.span_id
     WHERE t.depth < {MAX_DEPTH}
+), calls AS MATERIALIZED (
+    -- A framework's retry prompt in a model call's input (see conventions.FEEDBACK_PATTERNS),
+    -- read once per call into narrow columns: the window below must not carry the inputs
+    -- (whole conversations in real spans) through its sort, which ran out of memory.
+    SELECT s.trace_id, s.span_id, s.start_time, coalesce(t.agent, '') AS agent,
+           CASE WHEN {FEEDBACK_HINT} THEN len(regexp_extract_all(s.input, '{FEEDBACK_RX}')) ELSE 0 END
+               AS n_feedback,
+           CASE WHEN {FEEDBACK_HINT} THEN list_extract(regexp_extract_all(s.input, '{FEEDBACK_RX}'), -1) END
+               AS last_feedback
+    FROM spans s LEFT JOIN tree t ON t.trace_id = s.trace_id AND t.span_id = s.span_id
+    WHERE s.kind = 'llm'
 ), feedback AS (
-    -- A framework's retry prompt in a model call's input (see conventions.FEEDBACK_PATTERNS):
     -- the agent's previous model call made that error. Counted per call, so feedback that
     -- stays in the history is not counted again.
     SELECT trace_id, span_id, start_time, n_feedback, last_feedback,
            lag(span_id) OVER (w) AS previous_call, coalesce(lag(n_feedback) OVER (w), 0) AS previous_feedback
-    FROM (SELECT s.trace_id, s.span_id, s.start_time, coalesce(t.agent, '') AS agent,
-                 CASE WHEN {FEEDBACK_HINT} THEN len(regexp_extract_all(s.input, '{FEEDBACK_RX}')) ELSE 0 END
-                     AS n_feedback,
-                 CASE WHEN {FEEDBACK_HINT} THEN list_extract(regexp_extract_all(s.input, '{FEEDBACK_RX}'), -1) END
-                     AS last_feedback
-          FROM spans s LEFT JOIN tree t ON t.trace_id = s.trace_id AND t.span_id = s.span_id
-          WHERE s.kind = 'llm')
+    FROM calls
     WINDOW w AS (PARTITION BY trace_id, agent ORDER BY start_time, span_id)
 ), fed_back AS (
     SELECT trace_id, coalesce(previous_call, span_id) AS span_id, arg_max(last_feedback, start_time) AS feedback
@@ -368,10 +376,13 @@ WITH RECURSIVE tree AS (
     LEFT JOIN fed_back fb ON fb.trace_id = s.trace_id AND fb.span_id = s.span_id
     LEFT JOIN goto g ON g.trace_id = s.trace_id AND g.span_id = s.span_id
     LEFT JOIN unmapped u ON u.trace_id = s.trace_id AND u.span_id = s.span_id
-), base AS (
-    -- narrow on purpose: wide text (input, output, metadata) stays in `spans`, so the window
-    -- sorts below move keys, not payloads; rules join `spans` for text they quote
+), narrow AS MATERIALIZED (
+    -- narrow on purpose: what the audit reads of the wide text (input, output, metadata) is
+    -- read here, once per span, and the text stays in `spans`, so the joins and window sorts
+    -- below move keys, not payloads (carrying real spans' messages through them ran out of
+    -- memory); rules join `spans` for text they quote
     SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.agent, s.start_time, s.end_time,
+           s.status AS reported_status,
            -- an agent run: where the work passes to another agent (a hand-off or a delegation)
            s.agent IS NOT NULL AND s.agent IS DISTINCT FROM s.parent_agent AS agent_run,
            coalesce(s.parent_agent, '') AS owner_agent,
@@ -399,14 +410,6 @@ WITH RECURSIVE tree AS (
                OR (s.kind = 'llm' AND ({LIMIT_HINT})
                    AND coalesce({regex_match("s.input", LIMIT_IN_INPUT)}, false))
                ELSE false END AS limit_in_output,
-           coalesce(p.name, '') AS parent_name, p.span_id IS NOT NULL AS has_parent,
-           -- a failed attempt inside a model call that succeeded (a client's retry or fallback)
-           p.kind = 'llm' AND p.status = 'ok' AS recovered_by_parent,
-           -- ... and how long that call went on after it: the most a retry could have waited
-           CASE WHEN s.status = 'error' AND p.kind = 'llm' AND p.status = 'ok'
-                THEN date_diff('millisecond', s.end_time, p.end_time) END AS inner_retry_window_ms,
-           -- numbered iterations of an agent loop ("Step 1", "Step 2") are one step
-           hash({numbered("s.name")}, coalesce(s.agent, ''), {numbered("coalesce(p.name, '')")}) AS step_key,
            -- a ReAct step's identity is the tool call it writes, not its (ever longer) prompt
            CASE WHEN s.react_tool IS NOT NULL
                 THEN hash('react', s.react_tool, CASE WHEN json_valid(s.react_arguments)
@@ -423,6 +426,17 @@ WITH RECURSIVE tree AS (
                              ELSE coalesce({ERROR_MESSAGE}, '') END END
                AS error_text
     FROM src s
+), base AS (
+    SELECT s.* EXCLUDE (reported_status),
+           coalesce(p.name, '') AS parent_name, p.span_id IS NOT NULL AS has_parent,
+           -- a failed attempt inside a model call that succeeded (a client's retry or fallback)
+           p.kind = 'llm' AND p.status = 'ok' AS recovered_by_parent,
+           -- ... and how long that call went on after it: the most a retry could have waited
+           CASE WHEN s.reported_status = 'error' AND p.kind = 'llm' AND p.status = 'ok'
+                THEN date_diff('millisecond', s.end_time, p.end_time) END AS inner_retry_window_ms,
+           -- numbered iterations of an agent loop ("Step 1", "Step 2") are one step
+           hash({numbered("s.name")}, coalesce(s.agent, ''), {numbered("coalesce(p.name, '')")}) AS step_key
+    FROM narrow s
     LEFT JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
 ), steps AS MATERIALIZED (
     SELECT *,

@@ -35,8 +35,9 @@ PEAK_WRAPPER = (
 def timed(cmd: list[str]) -> tuple[float, float]:
     """Wall seconds and peak resident memory (MB) of one child process, measured on its own."""
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, *cmd], cwd=REPO, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, *cmd], cwd=REPO, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{out.stderr[-3000:]}")
     seconds = time.perf_counter() - start
     return seconds, int(out.stdout.strip().splitlines()[-1]) / 1024
 
