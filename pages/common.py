@@ -87,7 +87,7 @@ class Loaded:
 
     dataset: Dataset
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
-    exports: dict[tuple[str, ...], str] = field(default_factory=dict)  # rendered files
+    exports: dict[tuple[str, ...], str | bytes] = field(default_factory=dict)  # rendered files
     views: dict[str, AuditReport] = field(default_factory=dict)  # report per cost setting
 
     @property
