@@ -79,7 +79,7 @@ class Audit:
         settings = load_settings(settings_file, **setting_overrides)
         rules = catalog(load_rule_file(rules_file) if rules_file else None)
         prices = load_prices(prices_file)
-        return cls(connect(db), settings, rules, prices)
+        return cls(connect(db, settings), settings, rules, prices)
 
     def load(self, files: list[SourceFile], column_overrides: dict[str, str] | None = None,
              input_format: str | None = None) -> list[LoadResult]:

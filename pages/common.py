@@ -178,7 +178,7 @@ def _audit(files: list[tuple[str, bytes]], mapping: dict[str, str], settings: Se
             path.write_bytes(data)
             sources.append(SourceFile(path=path, name=Path(name).name))
         say(f"Loading {len(sources)} file(s) into DuckDB…")
-        audit = Audit(connect(), settings)
+        audit = Audit(connect(settings=settings), settings)
         try:
             results = audit.load(sources, mapping, input_format)
             say("Classifying failures, computing reliability and cost…")
