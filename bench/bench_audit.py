@@ -57,12 +57,16 @@ def timed_output(cmd: list[str]) -> tuple[float, float, str]:
     return seconds, int(peak) / 1024, "\n".join(lines)
 
 
-def parse_args(doc: str) -> argparse.Namespace:
+def parse_args(doc: str, sizes: bool = False) -> argparse.Namespace:
+    """``--spans`` (one size; several with ``sizes``) and ``--workdir``, for every bench script."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--spans", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    if sizes:
+        parser.add_argument("--spans", type=int, nargs="+", default=[1_000_000, 10_000_000])
+        parser.add_argument("--breakdown", action="store_true",
+                            help="time each stage at the smallest size (always done when the ratio misses its target)")
+    else:
+        parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "out")
-    parser.add_argument("--breakdown", action="store_true",
-                        help="time each stage at the smallest size (always done when the ratio misses its target)")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     return args
@@ -105,7 +109,7 @@ def breakdown(data: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    args = parse_args(__doc__ or "")
+    args = parse_args(__doc__ or "", sizes=True)
     print(f"machine: {os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f} "
           "(cores shared with other jobs inflate wall times; the ratios are measured side by side)", flush=True)
     rows = {}
