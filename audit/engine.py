@@ -3,8 +3,10 @@ runs the whole audit into an ``AuditReport``. The CLI and the app both use only 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +19,7 @@ from audit.checklist import score_checklist
 from audit.classify import classify
 from audit.cost import PriceTable, compute_cost, load_prices, money_lost
 from audit.db import connect
-from audit.errors import AuditError
+from audit.errors import AuditError, OutOfMemoryError
 from audit.evals import load_evals
 from audit.exports import FINDING_COLUMNS
 from audit.fingerprints import build_fingerprints, summarise_fingerprints
@@ -84,12 +86,19 @@ class Audit:
     def load(self, files: list[SourceFile], column_overrides: dict[str, str] | None = None,
              input_format: str | None = None) -> list[LoadResult]:
         """Load trace files (see ``audit.ingest.load_traces``)."""
-        return load_traces(self.con, files, column_overrides, input_format, self.settings)
+        self.con.execute("SET preserve_insertion_order = true")  # rows keep their file row numbers
+        with self._memory_bound("loading"):
+            return load_traces(self.con, files, column_overrides, input_format, self.settings)
 
     def load_evals(self, source: SourceFile) -> LoadResult:
+        self.con.execute("SET preserve_insertion_order = true")
         return load_evals(self.con, source, self.settings)
 
     def classify(self) -> None:
+        """Facts, rules and findings. Every query orders what it depends on, so DuckDB need not
+        keep insertion order here (loading needs it, for row numbers): without it, queries
+        buffer less and may spill more freely; the findings are the same."""
+        self.con.execute("SET preserve_insertion_order = false")
         classify(self.con, self.rules, self.settings)
         build_fingerprints(self.con)
 
@@ -98,10 +107,20 @@ class Audit:
 
         With ``redact``, span text is redacted before the rules cut it into evidence (a secret
         cut at the edge would otherwise survive in part), then every string of the report."""
-        if not redact:
-            return self._run()
-        with redacted_spans(self.con):
-            return redact_report(self._run())
+        with self._memory_bound("the audit"):
+            if not redact:
+                return self._run()
+            with redacted_spans(self.con):
+                return redact_report(self._run())
+
+    @contextlib.contextmanager
+    def _memory_bound(self, step: str) -> Iterator[None]:
+        """DuckDB's out-of-memory error as an ``OutOfMemoryError`` naming the setting to raise."""
+        try:
+            yield
+        except duckdb.OutOfMemoryException as e:
+            detail = str(e).strip().splitlines()[0].removeprefix("Out of Memory Error: ")
+            raise OutOfMemoryError(step, self.settings.memory_limit_mb, detail) from e
 
     def _run(self) -> AuditReport:
         self.classify()

@@ -36,9 +36,10 @@ BARE_LOAD = (
 
 PEAK_WRAPPER = (
     "import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE); "
-    "sys.stdout.write(p.stdout.decode()); print(); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
-    "sys.exit(p.returncode)"
+    "sys.stdout.write(p.stdout.decode()); print(); u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+    "print(u.ru_utime + u.ru_stime, u.ru_maxrss); sys.exit(p.returncode)"
 )
+LAST_CPU: list[float] = [0.0]  # CPU seconds (user + system) of the last timed command
 
 
 def timed(cmd: list[str]) -> tuple[float, float]:
@@ -48,12 +49,17 @@ def timed(cmd: list[str]) -> tuple[float, float]:
 
 
 def timed_output(cmd: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak resident memory (MB) and stdout of one child process, on its own."""
+    """Wall seconds, peak resident memory (MB) and stdout of one child process, on its own;
+    its CPU seconds in ``LAST_CPU`` (less disturbed than wall time when cores are shared)."""
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, *cmd], cwd=REPO, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, *cmd], cwd=REPO, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    *lines, peak = out.stdout.strip().splitlines()
+    if out.returncode:
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... exited {out.returncode} after {seconds:.0f} s: "
+                           + " | ".join(out.stderr.strip().splitlines()[-3:]))
+    *lines, usage = out.stdout.strip().splitlines()
+    cpu, peak = usage.split()
+    LAST_CPU[0] = float(cpu)
     return seconds, int(peak) / 1024, "\n".join(lines)
 
 
@@ -89,14 +95,16 @@ def measure(data: Path) -> dict[str, float]:
     from audit.models import AuditReport
 
     bare_s, bare_mb = timed([sys.executable, "-c", BARE_LOAD, str(data)])
+    bare_cpu = LAST_CPU[0]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "report.json"
         full_s, full_mb = timed([sys.executable, "-m", "audit", "report", str(data), "--format", "json",
                                     "--output", str(out)])
+        full_cpu = LAST_CPU[0]
         text = out.read_text(encoding="utf-8")
     report = AuditReport.model_validate_json(text)  # bounded: the other formats render from it
     return {"mb": data.stat().st_size / 1e6, "spans": report.summary.spans, "findings": report.summary.findings,
-            "listed": len(report.findings), "bare_s": bare_s, "bare_mb": bare_mb, "full_s": full_s,
+            "listed": len(report.findings), "bare_cpu": bare_cpu, "full_cpu": full_cpu, "bare_s": bare_s, "bare_mb": bare_mb, "full_s": full_s,
             "full_mb": full_mb, "json_kb": len(text.encode()) / 1e3,
             "md_kb": len(render(report, "md").encode()) / 1e3, "html_kb": len(render(report, "html").encode()) / 1e3}
 
@@ -121,13 +129,15 @@ def main() -> None:
         print(f"  bare DuckDB read_csv:   {m['bare_s']:8.2f} s   peak {m['bare_mb']:7,.0f} MB")
         print(f"  full audit (report):    {m['full_s']:8.2f} s   peak {m['full_mb']:7,.0f} MB"
               f"   (target <= {TARGET_MB:,} MB)")
-        print(f"  ratio full / bare:      {m['full_s'] / m['bare_s']:8.2f}x  (target <= {TARGET_RATIO:.0f}x at 1M)")
+        print(f"  ratio full / bare:      {m['full_s'] / m['bare_s']:8.2f}x  (target <= {TARGET_RATIO:.0f}x at 1M); "
+              f"in CPU seconds {m['full_cpu']:.1f} / {m['bare_cpu']:.1f} = {m['full_cpu'] / m['bare_cpu']:.2f}x")
         print(f"  report sizes:           JSON {m['json_kb']:,.0f} KB, Markdown {m['md_kb']:,.0f} KB, "
               f"HTML {m['html_kb']:,.0f} KB", flush=True)
     sizes = sorted(rows)
     if len(sizes) > 1:
         small, large = rows[sizes[0]], rows[sizes[-1]]
         print(f"\ngrowth {sizes[-1]:,} / {sizes[0]:,} spans: full audit {large['full_s'] / small['full_s']:.2f}x "
+              f"(CPU {large['full_cpu'] / small['full_cpu']:.2f}x) "
               f"(target <= {TARGET_GROWTH:.0f}x for 10x), bare load {large['bare_s'] / small['bare_s']:.2f}x, "
               f"report JSON {large['json_kb'] / small['json_kb']:.2f}x")
     first = rows[sizes[0]]

@@ -38,3 +38,21 @@ def test_memory_flag_is_validated_like_every_setting(tmp_path: Path, capsys: pyt
     traces.write_text("trace_id,span_id,name,start_time,end_time,status\nt,s,x,2026-01-01,2026-01-01,ok\n")
     assert main(["report", "--memory-limit-mb", "50", str(traces)]) == 2
     assert "memory_limit_mb" in capsys.readouterr().err
+
+
+def test_out_of_memory_is_one_line_naming_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A step that cannot spill and needs more than the limit: exit 2 with the remedy, no traceback."""
+    import duckdb
+
+    import audit.engine
+
+    def exhausted(*args: object) -> None:
+        raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block of size 256.0 KiB")
+
+    monkeypatch.setattr(audit.engine, "classify", exhausted)
+    traces = tmp_path / "t.csv"
+    traces.write_text("trace_id,span_id,name,start_time,end_time,status\nt,s,x,2026-01-01,2026-01-01,ok\n")
+    assert main(["report", "--memory-limit-mb", "300", str(traces)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Out of memory" in err and "300 MB" in err and "--memory-limit-mb" in err
