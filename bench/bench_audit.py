@@ -68,6 +68,7 @@ def parse_args(doc: str, sizes: bool = False) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     if sizes:
         parser.add_argument("--spans", type=int, nargs="+", default=[1_000_000, 10_000_000])
+        parser.add_argument("--memory-limit-mb", type=int, help="the audit's memory_limit_mb (default: the setting's)")
         parser.add_argument("--breakdown", action="store_true",
                             help="time each stage at the smallest size (always done when the ratio misses its target)")
     else:
@@ -89,7 +90,7 @@ def sample_csv(spans: int, workdir: Path) -> Path:
     return data
 
 
-def measure(data: Path) -> dict[str, float]:
+def measure(data: Path, flags: list[str]) -> dict[str, float]:
     """Bare load, full audit (JSON report) and the report's size in each format."""
     from audit.exports import render
     from audit.models import AuditReport
@@ -99,7 +100,7 @@ def measure(data: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "report.json"
         full_s, full_mb = timed([sys.executable, "-m", "audit", "report", str(data), "--format", "json",
-                                    "--output", str(out)])
+                                    "--output", str(out), *flags])
         full_cpu = LAST_CPU[0]
         text = out.read_text(encoding="utf-8")
     report = AuditReport.model_validate_json(text)  # bounded: the other formats render from it
@@ -109,9 +110,9 @@ def measure(data: Path) -> dict[str, float]:
             "md_kb": len(render(report, "md").encode()) / 1e3, "html_kb": len(render(report, "html").encode()) / 1e3}
 
 
-def breakdown(data: Path) -> dict[str, float]:
+def breakdown(data: Path, flags: list[str]) -> dict[str, float]:
     """Seconds per stage of one audit, in one process (``bench/stages.py``)."""
-    _, peak_mb, out = timed_output([sys.executable, "-m", "bench.stages", str(data)])
+    _, peak_mb, out = timed_output([sys.executable, "-m", "bench.stages", str(data), *flags])
     result = json.loads(out.strip().splitlines()[-1])
     return {**result["seconds"], "peak MB": round(peak_mb)}
 
@@ -121,9 +122,16 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f} "
           "(cores shared with other jobs inflate wall times; the ratios are measured side by side)", flush=True)
     rows = {}
+    flags = ["--memory-limit-mb", str(args.memory_limit_mb)] if args.memory_limit_mb else []
+    if flags:
+        print(f"audit run with {' '.join(flags)}")
     for spans in sorted(args.spans):
         data = sample_csv(spans, args.workdir)
-        rows[spans] = m = measure(data)
+        try:
+            rows[spans] = m = measure(data, flags)
+        except RuntimeError as e:  # a failed audit is a result: say how it failed, go on
+            print(f"\n{data.name}: FAILED: {e}", flush=True)
+            continue
         print(f"\n{m['spans']:,} spans ({data.name}, {m['mb']:,.0f} MB): {m['findings']:,} findings, "
               f"{m['listed']:,} listed in the report")
         print(f"  bare DuckDB read_csv:   {m['bare_s']:8.2f} s   peak {m['bare_mb']:7,.0f} MB")
@@ -134,6 +142,8 @@ def main() -> None:
         print(f"  report sizes:           JSON {m['json_kb']:,.0f} KB, Markdown {m['md_kb']:,.0f} KB, "
               f"HTML {m['html_kb']:,.0f} KB", flush=True)
     sizes = sorted(rows)
+    if not sizes:
+        return
     if len(sizes) > 1:
         small, large = rows[sizes[0]], rows[sizes[-1]]
         print(f"\ngrowth {sizes[-1]:,} / {sizes[0]:,} spans: full audit {large['full_s'] / small['full_s']:.2f}x "
@@ -142,7 +152,7 @@ def main() -> None:
               f"report JSON {large['json_kb'] / small['json_kb']:.2f}x")
     first = rows[sizes[0]]
     if args.breakdown or first["full_s"] / first["bare_s"] > TARGET_RATIO:
-        stages = breakdown(sample_csv(sizes[0], args.workdir))
+        stages = breakdown(sample_csv(sizes[0], args.workdir), flags)
         print(f"\nstages at {sizes[0]:,} spans (one process; 'report model' re-runs the aggregates):")
         for name, value in stages.items():
             print(f"  {name:<50} {value:>8}")

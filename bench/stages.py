@@ -32,6 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("file", type=Path)
     parser.add_argument("--report-dir", type=Path, help="also write the reports here")
+    parser.add_argument("--memory-limit-mb", type=int, help="the audit's memory_limit_mb")
     args = parser.parse_args()
     times: dict[str, float] = {}
 
@@ -41,7 +42,7 @@ def main() -> None:
         times[name] = round(time.perf_counter() - start, 3)
         return result
 
-    audit = Audit.open()
+    audit = Audit.open(memory_limit_mb=args.memory_limit_mb)
     con, settings = audit.con, audit.settings
     stage("load", lambda: audit.load([SourceFile.of(args.file)]))
     stage("facts", lambda: build_facts(con))
