@@ -95,9 +95,6 @@ def connect(path: str | Path | None = None, settings: Settings | None = None) ->
     try:
         if path:
             _claim(con, Path(path))
-        else:  # compressed like a database file: the tables take a fraction of the memory limit
-            con.execute("ATTACH ':memory:' AS audit (COMPRESS)")
-            con.execute("USE audit")
         con.execute("SET TimeZone = 'UTC'")
         settings = settings or Settings()
         con.execute(f"SET memory_limit = '{int(settings.memory_limit_mb)}MB'")  # an int: nothing spliced
