@@ -177,17 +177,27 @@ def _report(args: argparse.Namespace) -> int:
     if args.evals:
         audit.load_evals(SourceFile.of(args.evals))
     report = audit.run(redact=args.redact)
-    _write(render(report, args.format), args.output)
+    if args.format == "csv":  # the findings themselves: every one, written by DuckDB
+        _write_findings_csv(audit, args.output, args.redact)
+    else:
+        _write(render(report, args.format), args.output)
     if args.findings:
-        written = audit.write_findings(args.findings)
+        written = audit.write_findings(args.findings, redact=args.redact)
         print(f"wrote {written:,} findings to {terminal_safe(str(args.findings))}", file=sys.stderr)
     _print_summary(report, results_quarantined=sum(r.rows_quarantined for r in results))
-    if args.fail_on and any(
-        SEVERITY_RANK[f.severity] <= SEVERITY_RANK[args.fail_on] for f in report.findings if not f.silenced
-    ):
+    severities = report.summary.findings_by_severity  # over every finding, not the report's cut list
+    if args.fail_on and any(n and SEVERITY_RANK[s] <= SEVERITY_RANK[args.fail_on] for s, n in severities.items()):
         print(f"failing: findings of severity {args.fail_on} or worse exist", file=sys.stderr)
         return 1
     return 0
+
+
+def _write_findings_csv(audit: Audit, output: str, redact: bool) -> None:
+    """``--format csv``: every finding as CSV, written by DuckDB (to stdout through a file)."""
+    if output == "-":
+        sys.stdout.write(terminal_safe(audit.findings_csv(redact).decode("utf-8")))
+    else:
+        audit.write_findings(output, redact=redact, fmt="csv")
 
 
 def _write(text: str, output: str) -> None:

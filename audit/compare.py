@@ -263,11 +263,8 @@ def _side(report: AuditReport, label: str) -> SideSummary:
 
 
 def _primary_modes(report: AuditReport) -> dict[tuple[str, str], int]:
-    counts: dict[tuple[str, str], int] = {}
-    for f in report.findings:
-        if f.primary and not f.silenced:
-            counts[(f.layer, f.mode)] = counts.get((f.layer, f.mode), 0) + 1
-    return counts
+    """Primary findings per (layer, mode), counted over all findings (the report's list is cut)."""
+    return {(m.layer, m.mode): m.primary for m in report.summary.modes if m.primary}
 
 
 def _mode_changes(baseline: AuditReport, candidate: AuditReport) -> list[ModeChange]:

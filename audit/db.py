@@ -7,7 +7,8 @@ from pathlib import Path
 import duckdb
 
 from audit.errors import AuditError
-from audit.tempdir import private_temp_dir
+from audit.settings import Settings
+from audit.tempdir import spill_dir
 
 SCHEMA_VERSION = 1
 META_TABLE = "coordination_audit_meta"
@@ -72,12 +73,13 @@ CREATE TABLE IF NOT EXISTS evals (
 """
 
 
-def connect(path: str | Path | None = None, memory_limit: str = "1500MB") -> duckdb.DuckDBPyConnection:
+def connect(path: str | Path | None = None, settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
     """Open (or create) an audit database with the tables the engine expects.
 
     Times are stored as UTC ``TIMESTAMP``; the session time zone is pinned to UTC so
     that an ISO 8601 time without an offset reads as UTC. The memory limit and a
-    private spill directory keep 10M-span audits within a laptop's memory.
+    private spill directory (settings ``memory_limit_mb``, ``spill_directory``) keep a
+    10M-span audit within a laptop's memory: past the limit DuckDB spills, never fails.
 
     Raises:
         DatabaseFileError: ``path`` exists but is not an audit database (another DuckDB
@@ -94,8 +96,9 @@ def connect(path: str | Path | None = None, memory_limit: str = "1500MB") -> duc
         if path:
             _claim(con, Path(path))
         con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-        con.execute("SET temp_directory = ?", [str(private_temp_dir() / "spill")])
+        settings = settings or Settings()
+        con.execute(f"SET memory_limit = '{int(settings.memory_limit_mb)}MB'")  # an int: nothing spliced
+        con.execute("SET temp_directory = ?", [str(spill_dir(settings.spill_directory))])
         con.execute("SET preserve_insertion_order = true")
         con.execute(TABLES_DDL)
     except BaseException:

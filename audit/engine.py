@@ -3,6 +3,10 @@ runs the whole audit into an ``AuditReport``. The CLI and the app both use only 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +19,7 @@ from audit.checklist import score_checklist
 from audit.classify import classify
 from audit.cost import PriceTable, compute_cost, load_prices, money_lost
 from audit.db import connect
-from audit.errors import AuditError
+from audit.errors import AuditError, OutOfMemoryError
 from audit.evals import load_evals
 from audit.exports import FINDING_COLUMNS
 from audit.fingerprints import build_fingerprints, summarise_fingerprints
@@ -25,6 +29,7 @@ from audit.models import (
     AuditReport,
     Cost,
     Finding,
+    ModeCount,
     Provenance,
     QuarantineRow,
     SourceInfo,
@@ -32,11 +37,12 @@ from audit.models import (
     TimeBucket,
     TimeUnit,
 )
-from audit.redact import redact_report, redacted_spans
+from audit.redact import redact_report, redact_sql, redacted_spans, sql_parameters
 from audit.reliability import LAYER_ORDER, compute_reliability
 from audit.rules import catalog, load_rule_file
 from audit.rules.base import RuleSpec
 from audit.settings import Settings, load_settings
+from audit.tempdir import private_temp_dir
 
 if TYPE_CHECKING:
     import pandas as pd  # DataFrames are for the app; the CLI never loads pandas
@@ -75,17 +81,24 @@ class Audit:
         settings = load_settings(settings_file, **setting_overrides)
         rules = catalog(load_rule_file(rules_file) if rules_file else None)
         prices = load_prices(prices_file)
-        return cls(connect(db), settings, rules, prices)
+        return cls(connect(db, settings), settings, rules, prices)
 
     def load(self, files: list[SourceFile], column_overrides: dict[str, str] | None = None,
              input_format: str | None = None) -> list[LoadResult]:
         """Load trace files (see ``audit.ingest.load_traces``)."""
-        return load_traces(self.con, files, column_overrides, input_format, self.settings)
+        self.con.execute("SET preserve_insertion_order = true")  # rows keep their file row numbers
+        with self._memory_bound("loading"):
+            return load_traces(self.con, files, column_overrides, input_format, self.settings)
 
     def load_evals(self, source: SourceFile) -> LoadResult:
+        self.con.execute("SET preserve_insertion_order = true")
         return load_evals(self.con, source, self.settings)
 
     def classify(self) -> None:
+        """Facts, rules and findings. Every query orders what it depends on, so DuckDB need not
+        keep insertion order here (loading needs it, for row numbers): without it, queries
+        buffer less and may spill more freely; the findings are the same."""
+        self.con.execute("SET preserve_insertion_order = false")
         classify(self.con, self.rules, self.settings)
         build_fingerprints(self.con)
 
@@ -94,10 +107,20 @@ class Audit:
 
         With ``redact``, span text is redacted before the rules cut it into evidence (a secret
         cut at the edge would otherwise survive in part), then every string of the report."""
-        if not redact:
-            return self._run()
-        with redacted_spans(self.con):
-            return redact_report(self._run())
+        with self._memory_bound("the audit"):
+            if not redact:
+                return self._run()
+            with redacted_spans(self.con):
+                return redact_report(self._run())
+
+    @contextlib.contextmanager
+    def _memory_bound(self, step: str) -> Iterator[None]:
+        """DuckDB's out-of-memory error as an ``OutOfMemoryError`` naming the setting to raise."""
+        try:
+            yield
+        except duckdb.OutOfMemoryException as e:
+            detail = str(e).strip().splitlines()[0].removeprefix("Out of Memory Error: ")
+            raise OutOfMemoryError(step, self.settings.memory_limit_mb, detail) from e
 
     def _run(self) -> AuditReport:
         self.classify()
@@ -105,14 +128,15 @@ class Audit:
         cost = compute_cost(self.con, self.prices, self.settings)
         checklist = score_checklist(self.con, self.settings)
         fix_first = rank_fixes(self.con, cost)
-        findings = self._findings()
-        quarantine = self._quarantine()
-        summary = self._summary(findings, reliability.observed_success, reliability.predicted_success, cost)
-        report = AuditReport(
-            summary=summary, findings=findings, reliability=reliability, cost=cost, fix_first=fix_first,
-            checklist=checklist, quarantine=quarantine, fingerprints=summarise_fingerprints(self.con),
+        modes = self._mode_counts()
+        quarantine, quarantine_omitted = self._quarantine()
+        summary = self._summary(modes, reliability.observed_success, reliability.predicted_success, cost)
+        return AuditReport(
+            summary=summary, findings=self._findings(), findings_omitted=sum(m.omitted for m in modes),
+            reliability=reliability, cost=cost, fix_first=fix_first, checklist=checklist,
+            quarantine=quarantine, quarantine_omitted=quarantine_omitted,
+            fingerprints=summarise_fingerprints(self.con),
         )
-        return report
 
     # -- queries the app and exports use -------------------------------------------------
 
@@ -120,19 +144,22 @@ class Audit:
         """A read-only query over the audit's tables as a DataFrame (values bound, never spliced)."""
         return self.con.execute(sql, params or []).df()
 
-    def write_findings(self, path: str | Path) -> int:
-        """Every finding to ``path`` (``.parquet``, else CSV) by DuckDB itself, never through
-        Python objects, so the file grows with the findings while the report stays bounded.
-        CSV text cells that a spreadsheet would evaluate get a leading quote.
+    def write_findings(self, path: str | Path, redact: bool = False, fmt: str | None = None) -> int:
+        """Every finding to ``path`` (``fmt`` ``parquet`` or ``csv``; by default ``.parquet`` by its
+        name, else CSV) by DuckDB itself, never through Python objects, so the file grows with
+        the findings while the report stays bounded. CSV text cells that a spreadsheet would
+        evaluate get a leading quote; with ``redact``, text is masked in SQL (``redact_sql``).
 
         Raises:
             AuditError: the file cannot be written.
         """
         target = Path(path)
-        columns = ", ".join(_findings_column(c, csv=target.suffix.lower() != ".parquet") for c in FINDING_COLUMNS)
-        relation = self.con.sql(f"SELECT {columns} FROM findings ORDER BY {FINDINGS_ORDER}")
+        parquet = (fmt or ("parquet" if target.suffix.lower() == ".parquet" else "csv")) == "parquet"
+        columns = ", ".join(_findings_column(c, csv=not parquet, redact=redact) for c in FINDING_COLUMNS)
+        relation = self.con.sql(f"SELECT {columns} FROM findings ORDER BY {FINDINGS_ORDER}",
+                                params=sql_parameters() if redact else None)
         try:
-            if target.suffix.lower() == ".parquet":
+            if parquet:
                 relation.write_parquet(str(target))
             else:
                 relation.write_csv(str(target))
@@ -140,6 +167,16 @@ class Audit:
             raise AuditError(f"cannot write findings to {target}: {str(e).splitlines()[0]}") from e
         (n,) = self.con.execute("SELECT count(*) FROM findings").fetchone() or (0,)
         return int(n)
+
+    def findings_csv(self, redact: bool = False) -> bytes:
+        """Every finding as CSV bytes (the app's download), written by DuckDB through a private
+        temporary file, never through a Python object per finding."""
+        spool = private_temp_dir() / f"findings-{os.getpid()}-{threading.get_ident()}.csv"
+        try:
+            self.write_findings(spool, redact=redact, fmt="csv")
+            return spool.read_bytes()
+        finally:
+            spool.unlink(missing_ok=True)
 
     def spans_preview(self, limit: int = 200) -> pd.DataFrame:
         return self.frame("SELECT * EXCLUDE (extra) FROM spans ORDER BY source_file, source_row LIMIT ?", [limit])
@@ -161,17 +198,37 @@ class Audit:
     # -- report parts ----------------------------------------------------------------------
 
     def _findings(self) -> list[Finding]:
-        cur = self.con.execute(f"SELECT * FROM findings ORDER BY {FINDINGS_ORDER}")
+        """The report's findings: the top ``report_findings_per_mode`` of each (layer, mode),
+        chosen by a window in DuckDB, so only the kept rows ever become Python objects."""
+        cur = self.con.execute(
+            f"SELECT * FROM findings QUALIFY row_number() OVER (PARTITION BY layer, mode ORDER BY {MODE_RANK}) <= ? "
+            f"ORDER BY {FINDINGS_ORDER}, span_id, rule_id", [self.settings.report_findings_per_mode])
         names = [d[0] for d in cur.description or []]
         return _FINDINGS.validate_python([dict(zip(names, row, strict=True)) for row in cur.fetchall()])
 
-    def _quarantine(self) -> list[QuarantineRow]:
+    def _mode_counts(self) -> list[ModeCount]:
+        """Findings per (layer, mode) over the whole ``findings`` table, with how many the list keeps."""
+        limit = self.settings.report_findings_per_mode
         return [
+            ModeCount(layer=layer, mode=mode, findings=n, primary=p, silenced=s, listed=min(n + s, limit),
+                      omitted=max(n + s - limit, 0))
+            for layer, mode, n, p, s in self.con.execute(
+                "SELECT layer, mode, count(*) FILTER (WHERE NOT silenced), "
+                "count(*) FILTER (WHERE NOT silenced AND \"primary\"), count(*) FILTER (WHERE silenced) "
+                "FROM findings GROUP BY layer, mode ORDER BY 4 DESC, 3 DESC, layer, mode").fetchall()
+        ]
+
+    def _quarantine(self) -> tuple[list[QuarantineRow], int]:
+        """The first ``report_quarantine_rows`` quarantined rows, and how many more there are."""
+        limit = self.settings.report_quarantine_rows
+        rows = [
             QuarantineRow(source_file=f, source_row=r, reason=why, raw=raw)
             for f, r, why, raw in self.con.execute(
-                "SELECT source_file, source_row, reason, raw FROM quarantine ORDER BY source_file, source_row"
-            ).fetchall()
+                "SELECT source_file, source_row, reason, raw FROM quarantine ORDER BY source_file, source_row "
+                "LIMIT ?", [limit]).fetchall()
         ]
+        (total,) = self.con.execute("SELECT count(*) FROM quarantine").fetchone() or (0,)
+        return rows, max(int(total) - limit, 0)
 
     def _timeline(self) -> list[TimeBucket]:
         span = self.con.execute("SELECT min(started_at), max(started_at) FROM trace_facts").fetchone()
@@ -187,7 +244,8 @@ class Audit:
             ).fetchall()
         ]
 
-    def _summary(self, findings: list[Finding], observed: float, predicted: float | None, cost: Cost) -> Summary:
+    def _summary(self, modes: list[ModeCount], observed: float, predicted: float | None, cost: Cost) -> Summary:
+        """Headline counts, all computed in SQL over every finding (never from the cut list)."""
         con = self.con
         traces, failed, silent, first, last = con.execute(
             "SELECT count(*), count(CASE WHEN failed THEN 1 END), count(CASE WHEN silent THEN 1 END), "
@@ -195,21 +253,18 @@ class Audit:
         ).fetchone() or (0, 0, 0, None, None)
         (spans,) = con.execute("SELECT count(*) FROM spans").fetchone() or (0,)
         (quarantined,) = con.execute("SELECT count(*) FROM quarantine").fetchone() or (0,)
-        active = [f for f in findings if not f.silenced]
-        primary = [f for f in active if f.primary]
-        modes: dict[tuple[str, str], int] = {}
-        for f in primary:
-            modes[(f.layer, f.mode)] = modes.get((f.layer, f.mode), 0) + 1
-        top = sorted(((layer, mode, n) for (layer, mode), n in modes.items()), key=lambda x: (-x[2], x[0], x[1]))
+        severity = dict(con.execute(
+            "SELECT severity, count(*) FROM findings WHERE NOT silenced GROUP BY severity").fetchall())
+        top = sorted(((m.layer, m.mode, m.primary) for m in modes if m.primary), key=lambda x: (-x[2], x[0], x[1]))
         return Summary(
             traces=traces, spans=spans, quarantined_rows=quarantined, failed_traces=failed, silent_failures=silent,
             observed_success=observed, predicted_success=predicted,
             coordination_gap=None if predicted is None else predicted - observed,
-            findings=len(active), silenced_findings=len(findings) - len(active),
-            primary_by_layer={layer: sum(1 for f in primary if f.layer == layer) for layer in LAYER_ORDER},
-            findings_by_layer={layer: sum(1 for f in active if f.layer == layer) for layer in LAYER_ORDER},
-            findings_by_severity={s: sum(1 for f in active if f.severity == s) for s in ("high", "medium", "low")},
-            top_modes=top[:10],
+            findings=sum(m.findings for m in modes), silenced_findings=sum(m.silenced for m in modes),
+            primary_by_layer={layer: sum(m.primary for m in modes if m.layer == layer) for layer in LAYER_ORDER},
+            findings_by_layer={layer: sum(m.findings for m in modes if m.layer == layer) for layer in LAYER_ORDER},
+            findings_by_severity={s: int(severity.get(s, 0)) for s in ("high", "medium", "low")},
+            top_modes=top[:10], modes=modes,
             total_cost_usd=cost.total_cost_usd,
             cost_per_successful_run_usd=cost.cost_per_successful_run_usd,
             money_lost_usd=money_lost(cost), unpriced_spans=cost.unpriced_spans,
@@ -237,15 +292,22 @@ def timeline_unit(seconds: float) -> TimeUnit:
 _FINDINGS = TypeAdapter(list[Finding])
 
 
-def _findings_column(name: str, csv: bool) -> str:
+_NOT_TEXT = ("primary", "recovered", "silenced", "start_time")
+
+
+def _findings_column(name: str, csv: bool, redact: bool = False) -> str:
     """A findings column for the findings file; in CSV, text a spreadsheet would run as a
     formula is prefixed with a quote (the same rule as ``exports.neutralise_formula``)."""
     column = f'"{name}"'
-    if not csv or name in ("primary", "recovered", "silenced", "start_time"):
-        return column
-    # chr(39) is the quote itself; tab and carriage return as chr() so the SQL stays printable
-    starts = " OR ".join(f"starts_with({column}, {p})" for p in ("'='", "'+'", "'-'", "'@'", "chr(9)", "chr(13)"))
-    return f"CASE WHEN {starts} THEN chr(39) || {column} ELSE {column} END AS {column}"
+    value = redact_sql(column) if redact and name not in _NOT_TEXT else column
+    if not csv or name in _NOT_TEXT:
+        return value if value == column else f"{value} AS {column}"
+    # one regexp_replace puts a quote before a leading = + - @, tab or carriage return (RE2 reads \t and \r)
+    return f"regexp_replace({value}, '^([=+@\\t\\r-])', '''\\1') AS {column}"
 
+
+MODE_RANK = ("\"primary\" DESC, silenced, CASE severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, "
+             "trace_id, start_time, span_id, rule_id")
+"""Which findings of a mode the report keeps: unsilenced root causes first, then by severity."""
 
 FINDINGS_ORDER = "\"primary\" DESC, CASE severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, trace_id, start_time"

@@ -53,3 +53,14 @@ class SettingsError(AuditError):
     """A settings, price or evals file that does not validate."""
 
     title = "Invalid settings"
+
+
+class OutOfMemoryError(AuditError):
+    """DuckDB needed more memory than its limit for a step that cannot spill to disk."""
+
+    title = "Out of memory"
+
+    def __init__(self, step: str, limit_mb: int, detail: str) -> None:
+        super().__init__(f"{step} needed more than the memory limit of {limit_mb:,} MB ({detail}); raise it with "
+                         "--memory-limit-mb or `memory_limit_mb = ...` in a settings file if the machine has the "
+                         "memory, or audit fewer spans at a time")

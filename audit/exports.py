@@ -66,6 +66,8 @@ def neutralise_formula(value: Any) -> str:
 
 
 def to_csv(report: AuditReport) -> str:
+    """The report's findings list as CSV (the top of each mode; ``Audit.write_findings``
+    writes every finding)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(FINDING_COLUMNS)
@@ -162,14 +164,20 @@ def to_markdown(report: AuditReport, max_findings: int = 50) -> str:
         )
     out += ["", "\\* counted in the predicted product.", ""]
     primary = [f for f in report.findings if f.primary and not f.silenced]
-    out += [f"## Root-cause findings (first {min(max_findings, len(primary))} of {len(primary)})", "",
+    shown = primary[:max_findings]
+    out += [f"## Root-cause findings (first {len(shown)} of {sum(s.primary_by_layer.values()):,})", "",
             "| trace | span | rule | layer · mode | severity | evidence |", "|---|---|---|---|---|---|"]
-    for f in primary[:max_findings]:
+    for f in shown:
         out.append(f"| {_md(f.trace_id)} | {_md(f.span_id)} | {f.rule_id} | {f.layer} · {f.mode} | {f.severity} | "
                    f"{_md(f.evidence[:200])} |")
+    if report.findings_omitted:
+        out += ["", f"{report.findings_omitted:,} findings are not listed in this report; "
+                "`python -m audit report --findings FILE` writes every one."]
     if s.quarantined_rows:
-        out += ["", f"## Quarantined rows ({s.quarantined_rows})", "", "| file | row | reason |", "|---|---|---|"]
-        out += [f"| {_md(q.source_file)} | {q.source_row} | {_md(q.reason)} |" for q in report.quarantine[:50]]
+        quarantine = report.quarantine[:50]
+        out += ["", f"## Quarantined rows (first {len(quarantine)} of {s.quarantined_rows:,})", "",
+                "| file | row | reason |", "|---|---|---|"]
+        out += [f"| {_md(q.source_file)} | {q.source_row} | {_md(q.reason)} |" for q in quarantine]
     p = s.provenance
     out += ["", "---", f"coordination-audit {p.version}, generated {p.generated_at:%Y-%m-%d %H:%M} UTC; "
             f"prices as of {p.price_table_as_of}; inputs: "
@@ -228,6 +236,9 @@ def to_html(report: AuditReport, max_findings: int = 500) -> str:
         ["trace", "span", "rule", "layer", "mode", "severity", "primary", "evidence", "remedy"],
         [[f.trace_id, f.span_id, f.rule_id, f.layer, f.mode, f.severity, "yes" if f.primary else "",
           f.evidence, f.remedy] for f in findings[:max_findings]])
+    omitted = (f"<p>{report.findings_omitted:,} findings are not listed in this report; "
+               "<code>python -m audit report --findings FILE</code> writes every one.</p>"
+               if report.findings_omitted else "")
     layers = "".join(f'<span class="chip" style="background:{col}">{html.escape(k)}</span>'
                      for k, col in LAYER_COLOURS.items())
     quarantine = _table(["file", "row", "reason"], [[q.source_file, q.source_row, q.reason] for q in report.quarantine[:200]])
@@ -258,14 +269,14 @@ th{{background:#f6f6f6}} .chart{{min-height:380px}} .chip{{color:#fff;border-rad
 <div class="grid">{charts}</div>
 <h2>Top error fingerprints</h2>{fingerprints_html(report)}
 <h2>Checklist</h2>{checklist}
-<h2>Findings ({len(findings):,}; first {min(len(findings), max_findings):,} shown)</h2>{findings_table}
+<h2>Findings ({s.findings:,}; first {min(len(findings), max_findings):,} shown)</h2>{findings_table}{omitted}
 <h2>Cost</h2>
 <p>Total {money(c.total_cost_usd)}; failed runs {money(c.failed_cost_usd)}; retried attempts {money(c.retry_cost_usd)};
 projected monthly spend {money(c.monthly_cost_usd)} for {c.monthly_runs:,} runs; {c.unpriced_spans:,} spans with tokens but
 no known price{(': ' + html.escape(', '.join(c.unpriced_models))) if c.unpriced_models else ''}
 (not in the money figures).</p>
 {payback}
-<h2>Quarantined rows</h2>{quarantine if report.quarantine else '<p>None.</p>'}
+<h2>Quarantined rows ({s.quarantined_rows:,}; first {min(len(report.quarantine), 200):,} shown)</h2>{quarantine if report.quarantine else '<p>None.</p>'}
 <footer>{prov}</footer>
 </body></html>
 """

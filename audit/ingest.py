@@ -106,6 +106,7 @@ SCRATCH_TABLES = ("__raw", "__staged", "__verdicts", "__lines", "__records", "__
 
 def drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
     """Free the loader's scratch tables (a JSON Lines file's text can be large)."""
+    con.execute(f"DROP VIEW IF EXISTS {CSV_VIEW}")
     for table in SCRATCH_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
@@ -181,6 +182,7 @@ def _load_checked(
     export = input_format or importers.detect(source.path, fmt, head)
     unmapped: list[str] = []
     key_notes: list[str] = []
+    direct, rejects = False, 0
     if export not in importers.FORMATS:
         raise InputFileError(f"unknown input format {export!r}; expected one of {', '.join(importers.FORMATS)}")
     if export == "otlp":
@@ -195,9 +197,11 @@ def _load_checked(
         _read_export(con, readable, importers.LABELS["chat"], importers.read_chat)
         rejects = int((con.execute("SELECT count(*) FROM __rejected_lines").fetchone() or (0,))[0])
         overrides = None
+    elif fmt == "csv" and export == "canonical" and _plain_csv(con, readable, input_format):
+        direct = True  # typed straight from the reader: no text copy of the file (see stage_csv)
     else:
         rejects, key_notes = read_raw(con, readable, fmt, json_lines)
-    headers = raw_headers(con)
+    headers = raw_headers(con, CSV_VIEW if direct else "__raw")
     if not input_format and export == "canonical":
         export = importers.detect_columns(headers)
     if export in importers.TABULAR:
@@ -214,19 +218,27 @@ def _load_checked(
             f"found: {', '.join(headers[:20]) or 'none'}",
             found_columns=headers, file=source.name,
         )
-    (n_rows,) = con.execute("SELECT count(*) FROM __raw").fetchone() or (0,)
-    if n_rows == 0 and rejects == 0:
-        raise InputFileError(f"{source.name} has a header but no data rows")
+    if not direct:
+        (n_rows,) = con.execute("SELECT count(*) FROM __raw").fetchone() or (0,)
+        if n_rows == 0 and rejects == 0:
+            raise InputFileError(f"{source.name} has a header but no data rows")
 
     con.execute("DELETE FROM spans WHERE source_file = ?", [source.name])
     con.execute("DELETE FROM quarantine WHERE source_file = ?", [source.name])
     con.execute("DELETE FROM sources WHERE source_file = ?", [source.name])
-    con.execute(f"CREATE OR REPLACE TEMP TABLE __staged AS {_staging_sql(mapping)}", {
-        "source": source.name, "min_time": settings.min_time, "max_time": settings.max_time,
-        "max_field": settings.max_field_chars})
-    con.execute(_MARK_DUPLICATES_SQL, [source.name])
+    staging = {"source": source.name, "min_time": settings.min_time, "max_time": settings.max_time,
+               "max_field": settings.max_field_chars}
+    if direct:
+        rejects = stage_csv(con, source.name, mapping, staging)
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __staged AS {_staging_sql(mapping)}", staging)
+    mark_duplicates(con, source.name)
     con.execute(_INSERT_SPANS_SQL)
-    con.execute(insert_quarantine_sql(headers, ("rowid", "raw_rowid")), [source.name])
+    if direct:  # the file is read again only when some of its rows are quarantined
+        if (con.execute("SELECT count(*) FILTER (WHERE reason IS NOT NULL) FROM __staged").fetchone() or (0,))[0]:
+            con.execute(insert_quarantine_sql(headers, ("__audit_row", "raw_rowid"), CSV_VIEW), [source.name])
+    else:
+        con.execute(insert_quarantine_sql(headers, ("rowid", "raw_rowid")), [source.name])
     con.execute(INSERT_REJECTED_SQL, [source.name])
     loaded, quarantined, truncated = con.execute(
         "SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL), "
@@ -309,8 +321,8 @@ ORDER BY s.trace_id
 """
 
 
-def raw_headers(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [r[0] for r in con.execute("DESCRIBE __raw").fetchall() if not r[0].startswith("__audit")]
+def raw_headers(con: duckdb.DuckDBPyConnection, relation: str = "__raw") -> list[str]:
+    return [r[0] for r in con.execute(f"DESCRIBE {relation}").fetchall() if not r[0].startswith("__audit")]
 
 
 def _read_export(
@@ -322,6 +334,61 @@ def _read_export(
     except duckdb.Error as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputFileError(f"{source.name} could not be read as {label}: {first}") from e
+
+
+CSV_VIEW = "__csv"
+
+
+def _plain_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, input_format: str | None) -> bool:
+    """Open a CSV file as the view ``__csv`` (text columns and the data row number, read
+    from the file on each use, never copied); whether it is in the canonical format, so
+    that ``stage_csv`` can type it in one pass. Other tools' CSV exports return False."""
+    try:
+        reader = con.read_csv(str(source.path), all_varchar=True, header=True, store_rejects=True,
+                              rejects_table="__rejects", rejects_scan="__reject_scans",
+                              max_line_size=_line_size(con))
+        reader.project("*, row_number() OVER () AS __audit_row").create_view(CSV_VIEW, replace=True)
+        headers = raw_headers(con, CSV_VIEW)
+    except duckdb.Error as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputFileError(f"{source.name} could not be read as CSV: {first_line}") from e
+    if input_format not in (None, "canonical") or importers.detect_columns(headers) != "canonical":
+        con.execute(f"DROP VIEW {CSV_VIEW}")
+        return False
+    return True
+
+
+def _line_size(con: duckdb.DuckDBPyConnection) -> int:
+    """The reader's line limit, as the pre-check measured it."""
+    [(size,)] = con.execute("SELECT coalesce(getvariable('audit_line_size'), 2097152)").fetchall()
+    return int(size)
+
+
+def stage_csv(con: duckdb.DuckDBPyConnection, name: str, mapping: ColumnMapping, params: dict[str, object]) -> int:
+    """``__staged`` typed in one pass over the CSV reader (the text path's ``__raw`` copy is
+    never made); rows the parser rejects go to ``__rejected_lines`` and the good rows get
+    their file row numbers back. Returns the number of rejected lines.
+
+    Raises:
+        InputFileError: the file cannot be parsed, or has a header and no data rows.
+    """
+    con.execute("DROP TABLE IF EXISTS __rejects")
+    con.execute("DROP TABLE IF EXISTS __reject_scans")
+    con.execute("CREATE OR REPLACE TEMP TABLE __rejected_lines (source_row BIGINT, raw VARCHAR, reason VARCHAR)")
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __staged AS {_staging_sql(mapping, CSV_VIEW, '__audit_row')}",
+                    params)
+        if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '__rejects'").fetchone() != (0,):
+            con.execute(_REJECTED_LINES_SQL)
+    except duckdb.Error as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputFileError(f"{name} could not be read as CSV: {first_line}") from e
+    (n,) = con.execute("SELECT count(*) FROM __rejected_lines").fetchone() or (0,)
+    if n:
+        con.execute(_RENUMBER_STAGED_SQL)
+    if not (con.execute("SELECT count(*) FROM __staged").fetchone() or (0,))[0] and not n:
+        raise InputFileError(f"{name} has a header but no data rows")
+    return int(n)
 
 
 def read_raw(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str,
@@ -392,6 +459,22 @@ ASOF LEFT JOIN (  -- per distinct r_j - j, the last j: rejected rows in a row sh
     GROUP BY adj
 ) r ON g.__audit_row > r.adj
 ORDER BY g.__audit_row
+"""
+
+
+# The same renumbering on ``__staged`` (typed straight from the reader); ``raw_rowid`` keeps
+# the reader's own number, which joins a quarantined row back to its text.
+_RENUMBER_STAGED_SQL = """
+CREATE OR REPLACE TEMP TABLE __staged AS
+SELECT g.* REPLACE (g.source_row + coalesce(r.j, 0) AS source_row)
+FROM __staged g
+ASOF LEFT JOIN (
+    SELECT adj, max(j) AS j
+    FROM (SELECT source_row - row_number() OVER (ORDER BY source_row) AS adj,
+                 row_number() OVER (ORDER BY source_row) AS j FROM __rejected_lines)
+    GROUP BY adj
+) r ON g.source_row > r.adj
+ORDER BY g.source_row
 """
 
 
@@ -512,7 +595,7 @@ def word_list(words: tuple[str, ...]) -> str:
     return ", ".join(f"'{w}'" for w in words)  # constants of this module, never user data
 
 
-def _staging_sql(m: ColumnMapping) -> str:
+def _staging_sql(m: ColumnMapping, relation: str = "__raw", raw_key: str = "rowid") -> str:
     """Typed values plus the reason a row breaks the contract (NULL when it does not).
 
     Parameters: ``$source``, ``$min_time``, ``$max_time`` (accepted span times) and
@@ -527,10 +610,10 @@ def _staging_sql(m: ColumnMapping) -> str:
     synonyms = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KIND_SYNONYMS.items())
     return f"""
     WITH r AS (
-        SELECT __audit_row AS source_row, rowid AS raw_rowid,
+        SELECT __audit_row AS source_row, {raw_key} AS raw_rowid,
                {", ".join(f"{_text(m, c)} AS r_{c}" for c in CANONICAL)},
                {extra} AS extra, {any_long} AS truncated
-        FROM __raw
+        FROM {relation}
     ), t AS (
         SELECT *,
             {_timestamp("r_start_time")} AS start_p,
@@ -622,6 +705,20 @@ def _whole(expr: str) -> str:
     return f"coalesce(isfinite({expr}) AND {expr} = floor({expr}) AND abs({expr}) < 9e18, false)"
 
 
+def mark_duplicates(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    """Quarantine the second row with the same (trace_id, span_id), in this file or already
+    loaded from another. One aggregate says whether there is any; only then the marking runs."""
+    (any_duplicate,) = con.execute(_ANY_DUPLICATE_SQL, [source]).fetchone() or (False,)
+    if any_duplicate:
+        con.execute(_MARK_DUPLICATES_SQL, [source])
+
+
+_ANY_DUPLICATE_SQL = """
+SELECT (SELECT count(*) <> count(DISTINCT (trace_id, span_id)) FROM __staged WHERE reason IS NULL)
+    OR EXISTS (SELECT 1 FROM __staged s JOIN spans e ON e.trace_id = s.trace_id AND e.span_id = s.span_id
+               WHERE s.reason IS NULL AND e.source_file <> ?)
+"""
+
 # Second row with the same (trace_id, span_id), in this file or already loaded from another.
 _MARK_DUPLICATES_SQL = """
 UPDATE __staged SET reason = d.why
@@ -653,12 +750,14 @@ SELECT trace_id, span_id, parent_span_id, name, kind, agent, start_time, end_tim
 FROM __staged WHERE reason IS NULL
 """
 
-def insert_quarantine_sql(headers: list[str], key: tuple[str, str] = ("__audit_row", "source_row")) -> str:
+def insert_quarantine_sql(headers: list[str], key: tuple[str, str] = ("__audit_row", "source_row"),
+                          relation: str = "__raw") -> str:
     """Bad rows with the row as the file gave it; JSON is built for those rows only. ``key``
-    joins ``__raw`` to ``__staged`` and must be unique (one file row can make several spans)."""
+    joins ``relation`` (the file as text) to ``__staged`` and must be unique (one file row
+    can make several spans)."""
     return f"""
 INSERT INTO quarantine
 SELECT ?, s.source_row, {_row_json(headers, 'r')}, s.reason
-FROM __staged s JOIN __raw r ON r.{key[0]} = s.{key[1]}
+FROM __staged s JOIN {relation} r ON r.{key[0]} = s.{key[1]}
 WHERE s.reason IS NOT NULL ORDER BY s.source_row
 """

@@ -202,6 +202,19 @@ class TimeBucket(Strict):
     unit: TimeUnit = Field("hour", description="Width of the bucket, chosen from the time the data covers")
 
 
+class ModeCount(Strict):
+    """One failure mode over all findings, counted in SQL: the aggregate that stays exact when
+    the report's findings list is cut to the top few of each mode."""
+
+    layer: FindingLayer
+    mode: str
+    findings: int = Field(description="Unsilenced findings of this mode")
+    primary: int = Field(description="Unsilenced primary (root-cause) findings of this mode")
+    silenced: int = Field(0, description="Silenced findings of this mode")
+    listed: int = Field(description="Of its findings (silenced included), how many the report's findings list carries")
+    omitted: int = Field(description="How many it leaves out (all are in the findings file, --findings FILE)")
+
+
 class Summary(Strict):
     traces: int
     spans: int
@@ -217,6 +230,10 @@ class Summary(Strict):
     findings_by_layer: dict[str, int]
     findings_by_severity: dict[str, int]
     top_modes: list[tuple[str, str, int]] = Field(description="(layer, mode, primary findings), most first")
+    modes: list[ModeCount] = Field(
+        default_factory=list,
+        description="Every (layer, mode) with findings, counted over all findings, with how many of them the "
+                    "findings list carries and leaves out; most primary findings first")
     total_cost_usd: float
     cost_per_successful_run_usd: float | None
     money_lost_usd: float = Field(description="Failed runs + retried attempts + business cost of failures")
@@ -254,13 +271,26 @@ class AuditReport(Strict):
     """Everything the audit found; the JSON export is exactly this model."""
 
     summary: Summary
-    findings: list[Finding]
+    findings: list[Finding] = Field(
+        description="Truncated: the top findings of each (layer, mode), primary first, then by severity; all of them "
+                    "when a mode has at most `report_findings_per_mode` (a setting). `summary.modes` says how many "
+                    "each mode leaves out; every finding is in the findings file (`--findings FILE`).",
+        json_schema_extra={"x-truncated": {"per": ["layer", "mode"], "limit_setting": "report_findings_per_mode",
+                                           "omitted": "findings_omitted, summary.modes[].omitted"}},
+    )
+    findings_omitted: int = Field(0, description="Findings left out of `findings` (sum of summary.modes[].omitted)")
     reliability: Reliability
     cost: Cost
     fix_first: list[FixFirstItem] = Field(
         default_factory=list, description="Root-cause failure modes, most costly first (money lost, then failed runs)"
     )
     checklist: list[ChecklistItem]
-    quarantine: list[QuarantineRow]
+    quarantine: list[QuarantineRow] = Field(
+        description="Truncated: the first `report_quarantine_rows` (a setting) quarantined rows by file and row; "
+                    "`quarantine_omitted` says how many more there are (`summary.quarantined_rows` counts all).",
+        json_schema_extra={"x-truncated": {"limit_setting": "report_quarantine_rows",
+                                           "omitted": "quarantine_omitted"}},
+    )
+    quarantine_omitted: int = Field(0, description="Quarantined rows left out of `quarantine`")
     fingerprints: list[Fingerprint] = Field(
         default_factory=list, description="Error fingerprints of the unsilenced findings, most traces first")

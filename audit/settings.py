@@ -60,6 +60,18 @@ class Settings(BaseModel):
         None, description="Which evaluator score or feedback key decides pass/fail (default: every one)"
     )
     eval_pass_threshold: float = Field(0.5, description="A numeric evaluator score at or above this passes")
+    report_findings_per_mode: int = Field(
+        100, ge=0, description="The report (JSON, Markdown, HTML) lists at most this many findings per layer and "
+                               "mode, primary and most severe first; all findings go to --findings FILE")
+    report_quarantine_rows: int = Field(
+        200, ge=0, description="The report lists at most this many quarantined rows; the count covers all")
+    memory_limit_mb: int = Field(
+        1200, ge=100,
+        description="DuckDB's memory limit in MB; past it, DuckDB spills to disk (the peak process memory stays "
+                    "about 0.5 GB above it)")
+    spill_directory: str | None = Field(
+        None, description="Folder in which DuckDB spills past the memory limit (a private subfolder, removed at "
+                          "exit); default: the system's temporary folder")
     silence: list[Silence] = Field(default_factory=list, description="Rules or findings to silence")
     # Limits on what one file may cost: generous for real exports, finite for hostile ones.
     max_expanded_bytes: int = Field(

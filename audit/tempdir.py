@@ -56,3 +56,24 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def spill_dir(root: str | Path | None = None) -> Path:
+    """Where DuckDB spills: ``spill`` in this process's private directory, or a private
+    (0700, removed at exit) folder of this process inside ``root``.
+
+    Raises:
+        SettingsError: ``root`` is not a folder this user can write in.
+    """
+    if root is None:
+        return private_temp_dir() / "spill"
+    folder = Path(root).expanduser()
+    try:
+        made = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=folder))
+    except OSError as e:
+        from audit.errors import SettingsError
+
+        raise SettingsError(f"spill_directory {folder}: cannot create a folder there ({e.strerror or e})") from e
+    os.chmod(made, 0o700)
+    atexit.register(shutil.rmtree, made, True)
+    return made

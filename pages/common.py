@@ -34,7 +34,7 @@ from audit.cost import PriceTable, apply_cost, compute_cost, project
 from audit.db import connect
 from audit.engine import Audit
 from audit.errors import AuditError
-from audit.explore import Filters, filter_options
+from audit.explore import Filters, filter_options, filtered_findings
 from audit.fixfirst import fix_first
 from audit.ingest import LoadResult, SourceFile
 from audit.models import AuditReport
@@ -87,8 +87,9 @@ class Loaded:
 
     dataset: Dataset
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
-    exports: dict[tuple[str, ...], str] = field(default_factory=dict)  # rendered files
+    exports: dict[tuple[str, ...], str | bytes] = field(default_factory=dict)  # rendered files
     views: dict[str, AuditReport] = field(default_factory=dict)  # report per cost setting
+    findings: tuple[Filters, pd.DataFrame] | None = None  # the Failures page's last read, by its filters
 
     @property
     def key(self) -> str:
@@ -178,7 +179,7 @@ def _audit(files: list[tuple[str, bytes]], mapping: dict[str, str], settings: Se
             path.write_bytes(data)
             sources.append(SourceFile(path=path, name=Path(name).name))
         say(f"Loading {len(sources)} file(s) into DuckDB…")
-        audit = Audit(connect(), settings)
+        audit = Audit(connect(settings=settings), settings)
         try:
             results = audit.load(sources, mapping, input_format)
             say("Classifying failures, computing reliability and cost…")
@@ -282,6 +283,15 @@ def shown_report(loaded: Loaded) -> AuditReport:
                        settings.payback_horizon_months)
         loaded.views[key] = apply_cost(base.model_copy(update={"fix_first": ranked}), cost)
     return loaded.views[key]
+
+
+def findings_for(loaded: Loaded, chosen: Filters) -> pd.DataFrame:
+    """The findings under the sidebar filters, read from the database once per audit and
+    filters: moving a control on the Failures page filters this frame, never re-reads. Only
+    the last read is kept (one frame of every finding can be large)."""
+    if loaded.findings is None or loaded.findings[0] != chosen:
+        loaded.findings = (chosen, filtered_findings(loaded.cursor(), chosen))
+    return loaded.findings[1]
 
 
 def price_table(loaded: Loaded) -> PriceTable:

@@ -9,10 +9,10 @@ import pandas as pd
 import streamlit as st
 
 from audit import charts
-from audit.explore import filtered_findings, present, span_cost, trace_exists, trace_tree, visible_rows
+from audit.explore import present, span_cost, trace_exists, trace_tree, visible_rows
 from audit.exports import money
 from audit.fingerprints import findings_of, fingerprint_frame
-from pages.common import current, filters, guarded, layer_badge, md_code, md_text, price_table, short_id
+from pages.common import current, filters, findings_for, guarded, layer_badge, md_code, md_text, price_table, short_id
 
 MAX_ROWS = 5000  # rows sent to the browser; filters narrow, the CSV export has them all
 LONG_TEXT = 600  # characters shown before a text is folded
@@ -31,7 +31,7 @@ def page() -> None:
     """The page, top to bottom."""
     loaded = current()
     cur = loaded.cursor()
-    findings = filtered_findings(cur, filters())
+    findings = findings_for(loaded, filters())
 
     st.title("Failures")
     wanted = st.query_params.get("trace")

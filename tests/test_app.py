@@ -386,3 +386,27 @@ def test_upload_files_of_dead_servers_are_removed(tmp_path: Path, monkeypatch: p
     mine = common.upload_dir()
     assert mine.name == f"pid-{os.getpid()}" and (mine.stat().st_mode & 0o777) == 0o700
     assert not (tmp_path / "uploads" / "pid-999999999").exists()
+
+
+def test_failures_and_export_reuse_their_reads_across_reruns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Moving a control re-runs the page: the findings are read once per sidebar filters, and
+    the report is redacted once per export setting, not on every rerun."""
+    import audit.redact
+    import pages.common
+
+    reads: list[object] = []
+    redactions: list[object] = []
+    read, redact = pages.common.filtered_findings, audit.redact.redact_report
+    monkeypatch.setattr(pages.common, "filtered_findings", lambda *a: reads.append(a) or read(*a))
+    monkeypatch.setattr(audit.redact, "redact_report", lambda r: redactions.append(r) or redact(r))
+    at = app()
+    at.switch_page("pages/failures.py").run()
+    at.multiselect[0].set_value([at.multiselect[0].options[0]]).run()
+    at.toggle[0].set_value(True).run()
+    assert not at.exception and len(reads) == 1
+    at.switch_page("pages/export.py").run()
+    at.toggle[0].set_value(True).run()
+    once = len(redactions)
+    for redacted in (False, True):
+        at.toggle[0].set_value(redacted).run()
+    assert not at.exception and once and len(redactions) == once

@@ -52,8 +52,8 @@ def test_report_every_format(tmp_path: Path, traces: Path, fmt: str) -> None:
     text = out.read_text()
     if fmt == "json":
         report = AuditReport.model_validate_json(text)
-        assert set(json.loads(text)) == {"summary", "findings", "reliability", "cost", "fix_first", "checklist",
-                                          "quarantine", "fingerprints"}
+        assert set(json.loads(text)) == {"summary", "findings", "findings_omitted", "reliability", "cost",
+                                          "fix_first", "checklist", "quarantine", "quarantine_omitted", "fingerprints"}
         assert report.summary.failed_traces == 1
         f = report.findings[0]
         assert (f.trace_id, f.span_id, f.rule_id, f.layer, f.mode, f.primary) == (
@@ -189,3 +189,54 @@ def test_findings_file_by_duckdb_as_parquet_and_csv_with_formulas_neutralised(tm
         steps = set(frame["step"])
         assert steps == ({"=cmd|' /C calc'!A0"} if name.endswith(".parquet") else {"'=cmd|' /C calc'!A0"})
     assert main(["report", str(traces), "--findings", str(traces)]) == 2  # never over an input
+
+
+def _many_failures(tmp_path: Path, n: int = 6) -> Path:
+    """``n`` failed traces with a parser error each (one mode), one trace with a low-severity
+    recovered retry (another mode), and three rows that are quarantined."""
+    rows: list[dict[str, object]] = []
+    for i in range(n):
+        rows += [root(f"t{i}", status="error"),
+                 span("a", "draft", trace=f"t{i}", status="error", error_type="OutputParserException",
+                      error_message=f"Invalid json output {i}")]
+    rows += [{**span(f"q{i}", "x", trace="tq"), "status": "??"} for i in range(3)]
+    return write_csv(tmp_path / "many.csv", rows)
+
+
+def test_report_lists_the_top_of_each_mode_and_counts_all(tmp_path: Path) -> None:
+    """The report's lists are cut by settings; its counts, the CSV format and --findings cover every finding."""
+    traces = _many_failures(tmp_path)
+    out, every = tmp_path / "r.json", tmp_path / "all.csv"
+    assert main(["report", str(traces), "--report-findings-per-mode", "2", "--report-quarantine-rows", "1",
+                 "--output", str(out), "--findings", str(every)]) == 0
+    report = AuditReport.model_validate_json(out.read_text())
+    total = len(list(csv.DictReader(every.open())))
+    assert total >= 6 and report.summary.findings + report.summary.silenced_findings == total
+    assert report.summary.primary_by_layer["handoff"] == 6 == report.summary.failed_traces
+    [parser_mode] = [m for m in report.summary.modes if m.mode == "output_parse_error"]
+    assert (parser_mode.primary, parser_mode.listed, parser_mode.omitted) == (6, 2, parser_mode.findings - 2)
+    listed = [f for f in report.findings if f.mode == "output_parse_error"]
+    assert len(listed) == 2 and all(f.primary for f in listed)
+    assert report.findings_omitted == sum(m.omitted for m in report.summary.modes) == total - len(report.findings)
+    assert len(report.quarantine) == 1 and report.quarantine_omitted == 2 and report.summary.quarantined_rows == 3
+    md = tmp_path / "r.md"
+    assert main(["report", str(traces), "--report-findings-per-mode", "2", "--format", "md", "--output", str(md)]) == 0
+    assert "first 2 of 6" in md.read_text() and "--findings FILE" in md.read_text()
+    as_csv = tmp_path / "r.csv"
+    assert main(["report", str(traces), "--report-findings-per-mode", "2", "--format", "csv",
+                 "--output", str(as_csv)]) == 0
+    assert len(list(csv.DictReader(as_csv.open()))) == total  # the CSV format is every finding
+
+
+def test_fail_on_counts_findings_the_report_does_not_list(tmp_path: Path) -> None:
+    traces = _many_failures(tmp_path)
+    out = str(tmp_path / "r.json")
+    assert main(["report", str(traces), "--report-findings-per-mode", "0", "--fail-on", "high", "--output", out]) == 1
+    assert AuditReport.model_validate_json(Path(out).read_text()).findings == []
+
+
+def test_findings_file_redacted_with_the_report(tmp_path: Path, traces: Path) -> None:
+    every = tmp_path / "all.csv"
+    assert main(["report", str(traces), "--redact", "--output", str(tmp_path / "r.json"), "--findings", str(every)]) == 0
+    text = every.read_text()
+    assert "[REDACTED-EMAIL]" in text and "bob@example.com" not in text and "sk-abcdefghijklmnopqrstuvwx" not in text

@@ -203,7 +203,8 @@ def test_loader_leaves_no_scratch_tables(tmp_path: Path) -> None:
     jl.write_text(json.dumps(span("a", "x")) + "\nnot json\n")
     con = connect()
     load_traces(con, [SourceFile.of(jl), SourceFile.of(write_csv(tmp_path / "t.csv", [root()]))])
-    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() UNION ALL "
+                                        "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
     assert not {t for t in tables if t.startswith("__")}, tables
 
 
@@ -220,3 +221,35 @@ def test_json_lines_detected_when_the_first_line_is_longer_than_the_sniff(tmp_pa
     audit = Audit.open()
     [res] = audit.load([SourceFile.of(path)])
     assert (res.rows_loaded, res.rows_quarantined) == (2, 0)
+
+
+def test_canonical_csv_typed_in_one_pass_gives_the_text_paths_tables(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-pass CSV load (no text copy) and the text path agree on spans, quarantine and
+    row numbers: with a parser reject, typing failures, and duplicates in and across files."""
+    import audit.ingest as ingest
+
+    first = write_csv(tmp_path / "a.csv", [root(), span("a", "x"), span("b", "y", at=10), span("c", "z", at=20),
+                                           {**span("d", "w"), "status": "??"}, span("a", "x", at=30)])
+    lines = first.read_text().splitlines()
+    lines.insert(3, "t1,zz,root,broken,chain,2026-01-01T00:00:00,2026-01-01T00:00:01,ok,a,b,c,d,e,f,g,h,i,j,k")
+    first.write_text("\n".join(lines) + "\n")
+    second = write_csv(tmp_path / "b.csv", [span("c", "z", at=20), span("e", "v", at=40, input_tokens="1.5")])
+    tables = ("SELECT * FROM spans ORDER BY ALL", "SELECT * FROM quarantine ORDER BY ALL")
+
+    def load(direct: bool) -> list[list[tuple[object, ...]]]:
+        con = connect()
+        if not direct:
+            monkeypatch.setattr(ingest, "_plain_csv", lambda *args: False)
+        else:  # the one-pass path never makes the text copy
+            monkeypatch.setattr(ingest, "read_raw", lambda *args: pytest.fail("text path taken"))
+        load_traces(con, [SourceFile.of(first), SourceFile.of(second)])
+        monkeypatch.undo()
+        return [con.execute(sql).fetchall() for sql in tables]
+
+    direct, text = load(True), load(False)
+    assert direct == text
+    reasons = sorted((q[1], q[3].split(" (")[0]) for q in direct[1])
+    assert [r for r, _ in reasons] == [1, 2, 3, 6, 7]  # file rows: b.csv 1-2, a.csv 3 (malformed), 6, 7
+    assert any("malformed CSV row" in why for _, why in reasons)
+    assert any("already loaded from a.csv row" in q[3] for q in direct[1])

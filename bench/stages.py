@@ -1,0 +1,82 @@
+"""One audit, timed stage by stage in one process: where the time of ``report`` goes.
+
+    python -m bench.stages FILE [--report-dir DIR]
+
+Prints one JSON object: seconds per stage (load, facts, rules and classify, fingerprints,
+reliability/cost/checklist, report model, each rendering) and the report sizes in bytes.
+The stages are the engine's own functions, called in the order ``Audit.run`` calls them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from audit.checklist import score_checklist
+from audit.classify import FINDINGS_SQL, _register_rules, _register_silences, run_rule
+from audit.cost import compute_cost
+from audit.engine import Audit
+from audit.exports import render
+from audit.facts import build_facts
+from audit.fingerprints import build_fingerprints
+from audit.fixfirst import fix_first
+from audit.ingest import SourceFile
+from audit.reliability import compute_reliability
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--report-dir", type=Path, help="also write the reports here")
+    parser.add_argument("--memory-limit-mb", type=int, help="the audit's memory_limit_mb")
+    args = parser.parse_args()
+    times: dict[str, float] = {}
+
+    def stage(name: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        result = fn()
+        times[name] = round(time.perf_counter() - start, 3)
+        return result
+
+    audit = Audit.open(memory_limit_mb=args.memory_limit_mb)
+    con, settings = audit.con, audit.settings
+    stage("load", lambda: audit.load([SourceFile.of(args.file)]))
+    stage("facts", lambda: build_facts(con))
+
+    def rules() -> None:  # classify() after build_facts, as audit.classify runs it
+        con.execute("CREATE OR REPLACE TABLE raw_findings (rule_id VARCHAR, trace_id VARCHAR, span_id VARCHAR, "
+                    "evidence VARCHAR, recovered BOOLEAN)")
+        for rule in audit.rules:
+            run_rule(con, rule, settings)
+        _register_rules(con, audit.rules)
+        _register_silences(con, settings)
+        con.execute(FINDINGS_SQL)
+
+    stage("rules+classify", rules)
+    stage("fingerprints", lambda: build_fingerprints(con))
+
+    def aggregates() -> None:
+        compute_reliability(con, settings)
+        fix_first(con, compute_cost(con, audit.prices, settings))
+        score_checklist(con, settings)
+
+    stage("reliability+cost+checklist", aggregates)
+    audit.classify = lambda: None  # type: ignore[method-assign]  # already done, stage by stage
+    start = time.perf_counter()
+    report = audit.run()
+    times["report model (all aggregates again + findings)"] = round(time.perf_counter() - start, 3)
+    sizes = {}
+    for fmt in ("json", "md", "html"):
+        text = stage(f"render {fmt}", lambda f=fmt: render(report, f))  # type: ignore[misc]
+        sizes[fmt] = len(text.encode("utf-8"))
+        if args.report_dir:
+            (args.report_dir / f"report.{fmt}").write_text(text, encoding="utf-8")
+    print(json.dumps({"seconds": times, "report_bytes": sizes, "findings": report.summary.findings}))
+
+
+if __name__ == "__main__":
+    main()

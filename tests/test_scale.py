@@ -1,0 +1,58 @@
+"""What keeps a large audit inside one machine's memory: the memory limit and the spill folder."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from audit.cli import main
+from audit.db import connect
+from audit.errors import SettingsError
+from audit.settings import Settings
+
+
+def test_memory_limit_and_spill_folder_come_from_the_settings(tmp_path: Path) -> None:
+    con = connect(settings=Settings(memory_limit_mb=300, spill_directory=str(tmp_path)))
+    limit, folder = con.execute(
+        "SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone() or ("", "")
+    assert limit.replace(" ", "") in {"300.0MB", "286.1MiB"}
+    spill = Path(folder)
+    assert spill.parent == tmp_path and stat.S_IMODE(spill.stat().st_mode) == 0o700
+
+
+def test_default_spill_folder_is_private(tmp_path: Path) -> None:
+    con = connect()
+    (folder,) = con.execute("SELECT current_setting('temp_directory')").fetchone() or ("",)
+    assert Path(folder).name == "spill" and stat.S_IMODE(Path(folder).parent.stat().st_mode) == 0o700
+
+
+def test_a_spill_folder_that_cannot_be_made_is_a_settings_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="spill_directory"):
+        connect(settings=Settings(spill_directory=str(tmp_path / "missing" / "deeper")))
+
+
+def test_memory_flag_is_validated_like_every_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    traces = tmp_path / "t.csv"
+    traces.write_text("trace_id,span_id,name,start_time,end_time,status\nt,s,x,2026-01-01,2026-01-01,ok\n")
+    assert main(["report", "--memory-limit-mb", "50", str(traces)]) == 2
+    assert "memory_limit_mb" in capsys.readouterr().err
+
+
+def test_out_of_memory_is_one_line_naming_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A step that cannot spill and needs more than the limit: exit 2 with the remedy, no traceback."""
+    import duckdb
+
+    import audit.engine
+
+    def exhausted(*args: object) -> None:
+        raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block of size 256.0 KiB")
+
+    monkeypatch.setattr(audit.engine, "classify", exhausted)
+    traces = tmp_path / "t.csv"
+    traces.write_text("trace_id,span_id,name,start_time,end_time,status\nt,s,x,2026-01-01,2026-01-01,ok\n")
+    assert main(["report", "--memory-limit-mb", "300", str(traces)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Out of memory" in err and "300 MB" in err and "--memory-limit-mb" in err
