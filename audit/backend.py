@@ -84,4 +84,5 @@ def fetchone(db: Backend, sql: str, params: Params = None) -> Row | None:
 
 def backend_errors(db: Backend) -> tuple[type[Exception], ...]:
     """The exceptions a backend raises for SQL that fails to run (a user rule's mistake)."""
-    return (getattr(db, "error", duckdb.Error),)
+    error = getattr(db, "error", duckdb.Error)
+    return error if isinstance(error, tuple) else (error,)

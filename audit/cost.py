@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audit.backend import Connection, as_backend, fetchone
 from audit.errors import SettingsError
+from audit.facts import MAX_DEPTH
 from audit.models import AuditReport, Cost, LayerCost, PriceRow
 from audit.reliability import LAYER_ORDER
 from audit.settings import Settings, describe_validation_error, read_config_file
@@ -111,15 +112,18 @@ FROM own o LEFT JOIN children c ON c.trace_id = o.trace_id AND c.span_id = o.spa
 
 # Retried attempts (an error followed by another run of the step) and everything under them,
 # in runs that succeeded in the end: what failed runs burnt is counted as failed spend.
-RETRY_WASTE_SQL = """
+RETRY_WASTE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE retry_waste AS
-WITH RECURSIVE wasted(trace_id, span_id, family) AS (
-    SELECT f.trace_id, f.span_id, f.error_family
+WITH RECURSIVE wasted(trace_id, span_id, family, depth) AS (
+    -- UNION ALL with a depth bound, not UNION (Spark's recursive CTEs lack it): a parent
+    -- cycle stops at the bound, and the GROUP BY below keeps each span once
+    SELECT f.trace_id, f.span_id, f.error_family, 0
     FROM span_facts f JOIN trace_facts t ON t.trace_id = f.trace_id AND NOT t.failed
     WHERE f.status = 'error' AND f.later_runs > 0
-    UNION
-    SELECT c.trace_id, c.span_id, w.family
+    UNION ALL
+    SELECT c.trace_id, c.span_id, w.family, w.depth + 1
     FROM span_facts c JOIN wasted w ON c.trace_id = w.trace_id AND c.parent_span_id = w.span_id
+    WHERE w.depth < {MAX_DEPTH}
 )
 SELECT w.trace_id, w.span_id,
        CASE WHEN w.family IN ('parse', 'schema', 'tool_args') THEN 'handoff'

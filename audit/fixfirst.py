@@ -23,9 +23,9 @@ WITH trace_cost AS (
     WHERE f."primary" AND NOT f.silenced
     ORDER BY f.trace_id, f.start_time
 )
-SELECT p.layer, p.mode, list(DISTINCT p.rule_id ORDER BY p.rule_id) AS rules, count(*) AS failed_traces,
+SELECT p.layer, p.mode, list_sort(list(DISTINCT p.rule_id)) AS rules, count(*) AS failed_traces,
        coalesce(sum(c.cost), 0) AS failed_cost_usd, mode(p.remedy) AS remedy,
-       list(p.trace_id ORDER BY p.trace_id)[1:{EXAMPLES}] AS example_traces
+       array_slice(list_sort(list(p.trace_id)), 1, {EXAMPLES}) AS example_traces
 FROM primary_findings p LEFT JOIN trace_cost c USING (trace_id)
 GROUP BY p.layer, p.mode
 """
