@@ -20,8 +20,10 @@ never concatenated). pyspark is imported only here, and only when Spark is asked
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +31,13 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.optimizer.qualify import qualify
 
-from audit.backend import Params, Row
+from audit.backend import Params, Row, fetchone
+from audit.cost import PriceTable
 from audit.errors import AuditError
+from audit.models import AuditReport, Cost, Finding, Provenance, Reliability, SourceInfo, Summary, TimeBucket
+from audit.reliability import compute_reliability
+from audit.rules.base import RuleSpec
+from audit.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -263,15 +270,15 @@ class SparkBackend:
         return self.spark.sql(tree.sql(dialect="spark", unsupported_level=sqlglot.ErrorLevel.RAISE))
 
     def _parse(self, sql: str, params: Params) -> exp.Expression:
-        tree = bind(sqlglot.parse_one(sql, read="duckdb"), params)
-        if any(isinstance(s, exp.Star) and (s.args.get("except") or s.args.get("replace"))
+        tree = bind(exp.maybe_parse(sql, dialect="duckdb"), params)
+        if any(isinstance(s, exp.Star) and any(s.args.get(k) for k in ("except_", "except", "replace"))
                for s in tree.find_all(exp.Star)):
             tree = qualify(tree, schema=self._schema(), dialect="duckdb", validate_qualify_columns=False,
                            quote_identifiers=False, identify=False)
         _translate_regexes(tree)
         return tree.transform(_rewrite)
 
-    def _schema(self) -> dict[str, dict[str, str]]:
+    def _schema(self) -> dict[str, object]:
         return {name: {f.name: f.dataType.simpleString() for f in frame.schema.fields}
                 for name, frame in self.views.items()}
 
@@ -304,6 +311,7 @@ SESSION_CONF = {
     "spark.sql.cteRecursionLevelLimit": "300",
     "spark.sql.cteRecursionRowLimit": "-1",
     "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
+    "spark.ui.showConsoleProgress": "false",
 }
 
 
@@ -318,14 +326,166 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     except ImportError as e:
         raise SparkError("the Spark engine needs pyspark: pip install pyspark (and a Java 17+ runtime)") from e
     builder = SparkSession.builder.appName("coordination-audit")
-    if master:
-        builder = builder.master(master)
+    if master or not os.environ.get("PYSPARK_GATEWAY_PORT"):  # spark-submit gives its own master
+        builder = builder.master(master or "local[*]")
     for key, value in {**SESSION_CONF, **(conf or {})}.items():
         builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()
     except Exception as e:  # py4j raises a bare Exception when the JVM cannot start
         raise SparkError(f"cannot start Spark{f' at {master}' if master else ''}: {str(e).splitlines()[0]}") from e
-    for key, value in SESSION_CONF.items():
-        spark.conf.set(key, value)
+    for key, value in SESSION_CONF.items():  # a session spark-submit made keeps its own UI settings
+        if key.startswith("spark.sql."):
+            spark.conf.set(key, value)
+    spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+# -- the audit ----------------------------------------------------------------------------------
+
+CANONICAL_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("trace_id", "string"), ("span_id", "string"), ("parent_span_id", "string"), ("name", "string"),
+    ("kind", "string"), ("agent", "string"), ("start_time", "timestamp_ntz"), ("end_time", "timestamp_ntz"),
+    ("duration_ms", "double"), ("status", "string"), ("error_type", "string"), ("error_message", "string"),
+    ("attempt", "int"), ("model", "string"), ("provider", "string"), ("input_tokens", "bigint"),
+    ("output_tokens", "bigint"), ("cost_usd", "double"), ("input", "string"), ("output", "string"),
+    ("eval_passed", "boolean"), ("metadata", "string"), ("extra", "string"), ("source_file", "string"),
+    ("source_row", "bigint"),
+)
+REQUIRED = ("trace_id", "span_id", "name", "kind", "start_time", "end_time", "duration_ms", "status", "attempt")
+EVALS_COLUMNS = (("trace_id", "VARCHAR"), ("span_id", "VARCHAR"), ("eval_passed", "BOOLEAN"), ("source_file", "VARCHAR"))
+REPORT_FINDINGS = 1000
+"""Findings the report embeds (most severe root causes first); all of them go to ``--findings``."""
+
+
+def load_spans(db: SparkBackend, paths: Sequence[str]) -> None:
+    """The ``spans`` view over Parquet files in the canonical span schema (local paths, globs,
+    or ``s3a://``, ``hdfs://``, ``abfss://`` URIs: Spark's reader takes them as they are).
+
+    Raises:
+        SparkError: a path cannot be read, or the files lack canonical columns.
+    """
+    from pyspark.sql import functions as F
+
+    try:
+        frame = db.spark.read.parquet(*paths)
+    except db.error as e:
+        raise SparkError(f"cannot read {', '.join(paths)} as Parquet: {str(e).strip().splitlines()[0]}") from e
+    present = set(frame.columns)
+    missing = [c for c in REQUIRED if c not in present]
+    if missing:
+        raise SparkError(f"{', '.join(paths)}: not the canonical span schema (docs/TRACE_FORMAT.md); missing "
+                         f"column(s) {', '.join(missing)}. Write it with `python -m audit report ... --export-spans`")
+    frame = frame.select(*[(F.col(c) if c in present else F.lit(None)).cast(t).alias(c) for c, t in CANONICAL_COLUMNS])
+    db.register("spans", frame, cache=False)
+    db.create_table("evals", EVALS_COLUMNS, [])
+
+
+def run_report(paths: Sequence[str], *, master: str | None, conf: dict[str, str] | None, settings: Settings,
+               rules: list[RuleSpec], prices: PriceTable, findings_file: str | None = None) -> AuditReport:
+    """The whole audit on Spark: only aggregates and the report's top findings reach the driver."""
+    db = SparkBackend(spark_session(master, conf))
+    load_spans(db, paths)
+    return audit_report(db, settings, rules, prices, findings_file)
+
+
+def audit_report(db: SparkBackend, settings: Settings, rules: list[RuleSpec], prices: PriceTable,
+                 findings_file: str | None = None) -> AuditReport:
+    from audit.checklist import score_checklist
+    from audit.classify import classify
+    from audit.cost import compute_cost
+    from audit.fingerprints import build_fingerprints, summarise_fingerprints
+    from audit.fixfirst import fix_first
+
+    classify(db, rules, settings)
+    build_fingerprints(db)
+    reliability = compute_reliability(db, settings)
+    cost = compute_cost(db, prices, settings)
+    report = AuditReport(
+        summary=summary(db, settings, rules, prices, reliability, cost), findings=top_findings(db),
+        reliability=reliability, cost=cost, fix_first=fix_first(db, cost), checklist=score_checklist(db, settings),
+        quarantine=[], fingerprints=summarise_fingerprints(db),
+    )
+    if findings_file:
+        write_findings(db, findings_file)
+    return report
+
+
+def top_findings(db: SparkBackend, limit: int = REPORT_FINDINGS) -> list[Finding]:
+    from audit.engine import FINDINGS_ORDER
+
+    frame = db.frame(f"SELECT * FROM findings ORDER BY {FINDINGS_ORDER}, rule_id, span_id LIMIT ?", [limit])
+    return [Finding.model_validate(row.asDict()) for row in frame.collect()]
+
+
+def write_findings(db: SparkBackend, target: str) -> None:
+    """Every finding to ``target`` by Spark's own writer: a Parquet dataset (a folder of part
+    files) when it ends in ``.parquet``, else CSV with formulas neutralised as the DuckDB path does.
+
+    Raises:
+        SparkError: the folder cannot be written.
+    """
+    from audit.engine import FINDINGS_ORDER, _findings_column
+    from audit.exports import FINDING_COLUMNS
+
+    parquet = target.lower().endswith(".parquet")
+    columns = ", ".join(_findings_column(c, csv=not parquet) for c in FINDING_COLUMNS)
+    frame = db.frame(f"SELECT {columns} FROM findings ORDER BY {FINDINGS_ORDER}")
+    try:
+        writer = frame.write.mode("overwrite")
+        if parquet:
+            writer.parquet(target)
+        else:
+            writer.option("header", True).option("escape", '"').csv(target)
+    except db.error as e:
+        raise SparkError(f"cannot write findings to {target}: {str(e).strip().splitlines()[0]}") from e
+
+
+def summary(db: SparkBackend, settings: Settings, rules: list[RuleSpec], prices: PriceTable,
+            reliability: Reliability, cost: Cost) -> Summary:
+    """The report's summary from aggregates (the DuckDB path counts its findings list)."""
+    from audit import __version__
+    from audit.cost import money_lost
+    from audit.reliability import LAYER_ORDER
+
+    traces, failed, silent, first, last = fetchone(
+        db, "SELECT count(*), count(CASE WHEN failed THEN 1 END), count(CASE WHEN silent THEN 1 END), "
+        "min(started_at), max(ended_at) FROM trace_facts") or (0, 0, 0, None, None)
+    groups = db.fetchall('SELECT layer, mode, severity, "primary", silenced, count(*) FROM findings GROUP BY ALL')
+    active = [(layer, mode, sev, primary, n) for layer, mode, sev, primary, silenced, n in groups if not silenced]
+    modes: dict[tuple[str, str], int] = {}
+    for layer, mode, _, primary, n in active:
+        if primary:
+            modes[(layer, mode)] = modes.get((layer, mode), 0) + n
+    sources = db.fetchall("SELECT source_file, count(*) FROM spans GROUP BY source_file ORDER BY 1")
+    return Summary(
+        traces=traces, spans=sum(n for _, n in sources), quarantined_rows=0, failed_traces=failed,
+        silent_failures=silent, observed_success=reliability.observed_success,
+        predicted_success=reliability.predicted_success, coordination_gap=reliability.coordination_gap,
+        findings=sum(a[4] for a in active), silenced_findings=sum(g[5] for g in groups if g[4]),
+        primary_by_layer={ly: sum(a[4] for a in active if a[3] and a[0] == ly) for ly in LAYER_ORDER},
+        findings_by_layer={ly: sum(a[4] for a in active if a[0] == ly) for ly in LAYER_ORDER},
+        findings_by_severity={s: sum(a[4] for a in active if a[2] == s) for s in ("high", "medium", "low")},
+        top_modes=sorted(((ly, m, n) for (ly, m), n in modes.items()), key=lambda x: (-x[2], x[0], x[1]))[:10],
+        total_cost_usd=cost.total_cost_usd, cost_per_successful_run_usd=cost.cost_per_successful_run_usd,
+        money_lost_usd=money_lost(cost), unpriced_spans=cost.unpriced_spans, first_seen=first, last_seen=last,
+        timeline=timeline(db, first, last),
+        provenance=Provenance(
+            version=__version__, generated_at=datetime.now(UTC),
+            inputs=[SourceInfo(name=name or "", role="traces", format="parquet", sha256="", rows_loaded=n,
+                               rows_quarantined=0) for name, n in sources],
+            price_table_as_of=prices.as_of, settings=settings.model_dump(mode="json"),
+            rules=[f"{r.id} {r.name} ({r.source})" for r in rules], redacted=False,
+        ),
+    )
+
+
+def timeline(db: SparkBackend, first: datetime | None, last: datetime | None) -> list[TimeBucket]:
+    from audit.engine import timeline_unit
+
+    if first is None or last is None:
+        return []
+    unit = timeline_unit((last - first).total_seconds())
+    return [TimeBucket(start=s, traces=n, failed=f, unit=unit) for s, n, f in db.fetchall(
+        "SELECT date_trunc(?, started_at) AS b, count(*), count(CASE WHEN failed THEN 1 END) "
+        "FROM trace_facts WHERE started_at IS NOT NULL GROUP BY b ORDER BY b", [unit])]
