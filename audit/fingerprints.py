@@ -104,8 +104,8 @@ SELECT fingerprint, min(layer), min(mode), min(step), min(template), min(rule_id
        count(DISTINCT CASE WHEN trace_failed THEN trace_id END) / greatest(max(failed.n), 1),
        min(start_time), max(start_time),
        -- the example: a root cause in a failed run if there is one, else the earliest
-       arg_min(trace_id, (NOT "primary", NOT trace_failed, start_time, trace_id)),
-       arg_min(span_id, (NOT "primary", NOT trace_failed, start_time, trace_id)),
+       arg_min(trace_id, (NOT "primary", NOT trace_failed, start_time, trace_id, span_id)),
+       arg_min(span_id, (NOT "primary", NOT trace_failed, start_time, trace_id, span_id)),
        min(remedy)
 FROM fp, failed
 GROUP BY fingerprint
