@@ -95,8 +95,9 @@ def test_spark_matches_duckdb_on_the_sample(tmp_path: Path, spark: SparkSession)
     assert assert_equivalent(ROOT / "data" / "sample_traces.csv", tmp_path, spark) > 100
 
 
+@pytest.mark.timeout(1200)
 def test_spark_matches_duckdb_on_100k_spans(tmp_path: Path, spark: SparkSession) -> None:
-    spans, _ = write_sample(tmp_path / "big.csv", traces=11_000, seed=11)
+    spans, _ = write_sample(tmp_path / "big.csv", traces=11_200, seed=11)
     assert spans >= 100_000
     assert assert_equivalent(tmp_path / "big.csv", tmp_path, spark) > 1000
 
@@ -130,3 +131,17 @@ def test_re2_patterns_mean_the_same_in_java(spark: SparkSession, re2: str, text:
 
 def test_replacement_groups_are_java_groups() -> None:
     assert java_replacement("\\1-$") == "$1-\\$"
+
+
+def test_engine_imports_and_fails_clearly_without_pyspark(tmp_path: Path) -> None:
+    """``audit`` never needs pyspark unless Spark is asked for, and then says what to install."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['pyspark'] = None\n"
+            "import audit.engine, audit.cli, audit.spark_engine\n"
+            "from audit.cli import main\n"
+            f"sys.exit(main(['report', '--engine', 'spark', {str(tmp_path / 'x.parquet')!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "needs pyspark" in done.stderr
