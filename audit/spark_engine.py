@@ -197,7 +197,9 @@ class SparkBackend:
     def execute(self, sql: str, params: Params = None) -> None:
         tree = self._parse(sql, params)
         if isinstance(tree, exp.Create):
-            self.register(_table_name(tree.this), self._frame(self._split_ctes(tree.expression)), cache=True)
+            query, steps = self._split_ctes(tree.expression)
+            self.register(_table_name(tree.this), self._frame(query), cache=True)
+            self._drop(steps)
         elif isinstance(tree, exp.Insert):
             name = _table_name(tree.this)
             target = self.views[name]
@@ -239,13 +241,22 @@ class SparkBackend:
     def to_spark_sql(self, sql: str, params: Params = None) -> str:
         return self._parse(sql, params).sql(dialect="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
 
-    def _split_ctes(self, query: exp.Expression) -> exp.Expression:
+    def _drop(self, views: list[str]) -> None:
+        """Forget a statement's CTE views once its table is computed; their checkpoints are
+        freed by Spark's cleaner when the JVM next collects garbage (asked for here)."""
+        for view in views:
+            self.views.pop(view, None)
+            self.spark.catalog.dropTempView(view)
+        if views:
+            self.spark.sparkContext._jvm.System.gc()  # type: ignore[union-attr]
+
+    def _split_ctes(self, query: exp.Expression) -> tuple[exp.Expression, list[str]]:
         """A table's WITH clause as views, each cached when read more than once: Spark inlines
         a CTE at every reference, so a chain of CTEs each read twice is planned exponentially
         (DuckDB materialises them). A recursive CTE is evaluated by a WITH RECURSIVE of its own."""
         with_ = query.args.get(WITH_KEY)
         if not isinstance(with_, exp.With):
-            return query
+            return query, []
         self._statement += 1
         renamed: dict[str, str] = {}
         for cte in with_.expressions:
@@ -264,7 +275,7 @@ class SparkBackend:
         query = query.copy()
         query.set(WITH_KEY, None)
         _rename_tables(query, renamed)
-        return query
+        return query, list(renamed.values())
 
     def _frame(self, tree: exp.Expression) -> DataFrame:
         return self.spark.sql(tree.sql(dialect="spark", unsupported_level=sqlglot.ErrorLevel.RAISE))
