@@ -158,7 +158,7 @@ def glob_regex(pattern: str) -> str:
         else:
             out.append(c if c.isalnum() or c in " _-" else "\\" + c)
         i += 1
-    return "^(" + "".join(out) + ")\\z"
+    return "(?s)^(" + "".join(out) + ")\\z"
 
 
 def register_prices(con: Connection, table: PriceTable) -> None:

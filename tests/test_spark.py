@@ -159,3 +159,16 @@ def test_engine_imports_and_fails_clearly_without_pyspark(tmp_path: Path) -> Non
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "needs pyspark" in done.stderr
+
+
+@pytest.mark.parametrize("pattern", ["gpt-4o*", "*opus-4-1*", "claude-[!x]?", "a.b(c)+*", "o3*", "x[a-c]"])
+def test_price_globs_match_as_duckdb_glob(pattern: str) -> None:
+    """Prices match by a regex both engines read alike (Spark has no GLOB): the same models as GLOB."""
+    from audit.cost import glob_regex
+
+    con = duckdb.connect()
+    for model in ("gpt-4o-mini", "GPT-4O", "gpt-4x", "claude-opus-4-1-2025", "claude-ab", "claude-xb", "a.b(c)+z",
+                  "axb(c)+", "o3", "o3-mini", "o3\nx", "xb", "xd"):
+        glob = con.execute("SELECT lower(?) GLOB lower(?)", [model, pattern]).fetchone()
+        regex = con.execute("SELECT regexp_matches(lower(?), ?)", [model, glob_regex(pattern)]).fetchone()
+        assert regex == glob, (pattern, model)
