@@ -9,7 +9,8 @@ errors the agent read), then shape heuristics (loops, ping-pong), then a verdict
 
 from __future__ import annotations
 
-from audit.backend import Backend, Connection, as_backend, backend_errors
+import duckdb
+
 from audit.errors import RuleDefinitionError
 from audit.facts import build_facts
 from audit.rules.base import RuleSpec
@@ -18,21 +19,22 @@ from audit.settings import Settings
 UNCLASSIFIED_RULE_ID = "UN00"
 
 
-def classify(con: Connection, rules: list[RuleSpec], settings: Settings) -> None:
+def classify(con: duckdb.DuckDBPyConnection, rules: list[RuleSpec], settings: Settings) -> None:
     """Build ``span_facts``, ``trace_facts`` and ``findings``.
 
     Raises:
         RuleDefinitionError: a rule's SQL does not run against the facts tables.
     """
-    db = as_backend(con)
-    build_facts(db)
-    db.create_table("raw_findings", [("rule_id", "VARCHAR"), ("trace_id", "VARCHAR"), ("span_id", "VARCHAR"),
-                                     ("evidence", "VARCHAR"), ("recovered", "BOOLEAN")], [])
+    build_facts(con)
+    con.execute(
+        "CREATE OR REPLACE TABLE raw_findings (rule_id VARCHAR, trace_id VARCHAR, span_id VARCHAR, "
+        "evidence VARCHAR, recovered BOOLEAN)"
+    )
     for rule in rules:
-        run_rule(db, rule, settings)
-    _register_rules(db, rules)
-    _register_silences(db, settings)
-    db.execute(FINDINGS_SQL)
+        run_rule(con, rule, settings)
+    _register_rules(con, rules)
+    _register_silences(con, settings)
+    con.execute(FINDINGS_SQL)
 
 
 def rule_parameters(rule: RuleSpec, settings: Settings) -> dict[str, object]:
@@ -51,10 +53,10 @@ def rule_parameters(rule: RuleSpec, settings: Settings) -> dict[str, object]:
     return {p: values[p] for p in rule.parameters()}
 
 
-def run_rule(db: Backend, rule: RuleSpec, settings: Settings) -> None:
+def run_rule(con: duckdb.DuckDBPyConnection, rule: RuleSpec, settings: Settings) -> None:
     params = rule_parameters(rule, settings)
     try:
-        columns = set(db.columns(rule.sql, params))
+        columns = {c[0] for c in con.execute(f"DESCRIBE ({rule.sql})", params).fetchall()}
         missing = {"trace_id", "span_id", "evidence"} - columns
         if missing:
             raise RuleDefinitionError(
@@ -62,30 +64,35 @@ def run_rule(db: Backend, rule: RuleSpec, settings: Settings) -> None:
                 f"(and optionally recovered); missing {', '.join(sorted(missing))}"
             )
         recovered = "coalesce(CAST(recovered AS BOOLEAN), false)" if "recovered" in columns else "false"
-        db.execute(
+        con.execute(
             f"INSERT INTO raw_findings SELECT '{rule.id}', CAST(trace_id AS VARCHAR), CAST(span_id AS VARCHAR), "
             f"CAST(evidence AS VARCHAR), {recovered} FROM ({rule.sql})",
             params,
         )
-    except backend_errors(db) as e:
+    except duckdb.Error as e:
         first = str(e).strip().splitlines()[0]
         raise RuleDefinitionError(f"rule {rule.id} ({rule.source}): field sql fails to run: {first}") from e
 
 
-RULE_META_COLUMNS = (("rule_id", "VARCHAR"), ("rule_order", "INTEGER"), ("layer", "VARCHAR"), ("mode", "VARCHAR"),
-                     ("title", "VARCHAR"), ("remedy", "VARCHAR"), ("base_severity", "VARCHAR"),
-                     ("generic", "BOOLEAN"), ("shape", "BOOLEAN"), ("precedence", "INTEGER"))
+def _register_rules(con: duckdb.DuckDBPyConnection, rules: list[RuleSpec]) -> None:
+    con.execute(
+        "CREATE OR REPLACE TABLE rule_meta (rule_id VARCHAR, rule_order INTEGER, layer VARCHAR, mode VARCHAR, "
+        "title VARCHAR, remedy VARCHAR, base_severity VARCHAR, generic BOOLEAN, shape BOOLEAN, precedence INTEGER)"
+    )
+    con.executemany(
+        "INSERT INTO rule_meta VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [[r.id, i, r.layer, r.mode, r.title, r.remedy, r.severity, r.generic, r.shape, r.precedence]
+         for i, r in enumerate(rules)],
+    )
 
 
-def _register_rules(db: Backend, rules: list[RuleSpec]) -> None:
-    db.create_table("rule_meta", RULE_META_COLUMNS, [
-        [r.id, i, r.layer, r.mode, r.title, r.remedy, r.severity, r.generic, r.shape, r.precedence]
-        for i, r in enumerate(rules)])
-
-
-def _register_silences(db: Backend, settings: Settings) -> None:
-    db.create_table("silences", [("rule_id", "VARCHAR"), ("trace_id", "VARCHAR"), ("reason", "VARCHAR")],
-                    [[s.rule_id, s.trace_id, s.reason or "silenced in settings"] for s in settings.silence])
+def _register_silences(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    con.execute("CREATE OR REPLACE TABLE silences (rule_id VARCHAR, trace_id VARCHAR, reason VARCHAR)")
+    if settings.silence:
+        con.executemany(
+            "INSERT INTO silences VALUES (?, ?, ?)",
+            [[s.rule_id, s.trace_id, s.reason or "silenced in settings"] for s in settings.silence],
+        )
 
 
 FINDINGS_SQL = f"""

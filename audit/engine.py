@@ -178,18 +178,6 @@ class Audit:
         finally:
             spool.unlink(missing_ok=True)
 
-    def export_spans(self, path: str | Path) -> None:
-        """The loaded spans as Parquet in the canonical schema (``spans``), written by DuckDB:
-        the input of ``--engine spark`` (docs/SCALE.md).
-
-        Raises:
-            AuditError: the file cannot be written.
-        """
-        try:
-            self.con.sql("SELECT * FROM spans").write_parquet(str(path))
-        except (duckdb.Error, OSError) as e:
-            raise AuditError(f"cannot write spans to {path}: {str(e).splitlines()[0]}") from e
-
     def spans_preview(self, limit: int = 200) -> pd.DataFrame:
         return self.frame("SELECT * EXCLUDE (extra) FROM spans ORDER BY source_file, source_row LIMIT ?", [limit])
 

@@ -8,7 +8,8 @@ avoid backslashes so the SQL stays portable to Spark (``[0-9]`` rather than ``\\
 
 from __future__ import annotations
 
-from audit.backend import Connection, as_backend
+import duckdb
+
 from audit.importers.conventions import (
     ACKNOWLEDGEMENT_RX,
     DELEGATE_ARGUMENTS,
@@ -224,11 +225,10 @@ TRACE_FACT_COLUMNS = {
 }
 
 
-def build_facts(con: Connection) -> None:
+def build_facts(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)create ``span_facts`` and ``trace_facts`` from ``spans`` and ``evals``."""
-    db = as_backend(con)
-    db.execute(SPAN_FACTS_SQL)
-    db.execute(TRACE_FACTS_SQL.replace("ACKNOWLEDGEMENT", ACKNOWLEDGEMENT_RX.replace("'", "''")))
+    con.execute(SPAN_FACTS_SQL)
+    con.execute(TRACE_FACTS_SQL.replace("ACKNOWLEDGEMENT", ACKNOWLEDGEMENT_RX.replace("'", "''")))
 
 
 FEEDBACK_RX = "|".join(f"(?:{p})" for p in FEEDBACK_PATTERNS).replace("'", "''")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from audit.backend import Connection, as_backend, fetchone
+import duckdb
+
 from audit.models import Reliability, StepReliability, WhatIf
 from audit.settings import Settings
 
@@ -145,14 +146,13 @@ def per_step_rate_of(steps: list[StepReliability], first_attempt: bool) -> float
     return product(rates) ** (1 / len(rates))
 
 
-def compute_reliability(con: Connection, settings: Settings) -> Reliability:
+def compute_reliability(con: duckdb.DuckDBPyConnection, settings: Settings) -> Reliability:
     """Per-step and end-to-end reliability from ``span_facts``/``trace_facts``/``findings``."""
-    db = as_backend(con)
-    (n_traces, n_failed, root_ms) = fetchone(
-        db, "SELECT count(*), count(CASE WHEN failed THEN 1 END), coalesce(sum(root_duration_ms), 0) FROM trace_facts"
-    ) or (0, 0, 0.0)
+    (n_traces, n_failed, root_ms) = con.execute(
+        "SELECT count(*), count(CASE WHEN failed THEN 1 END), coalesce(sum(root_duration_ms), 0) FROM trace_facts"
+    ).fetchone() or (0, 0, 0.0)
     steps = []
-    for row in db.fetchall(STEP_SQL):
+    for row in con.execute(STEP_SQL).fetchall():
         (name, agent, kind, runs, first_n, first_ok, retries, traces, invocations, passed, p50, p95, total_ms,
          top) = row
         share = traces / n_traces if n_traces else 0.0
@@ -174,12 +174,16 @@ def compute_reliability(con: Connection, settings: Settings) -> Reliability:
     # no chain to multiply, and a product of nothing (100%) would invent a coordination gap
     predicted = product(s.effective_rate for s in pipeline) if pipeline else None
     predicted_first = product(s.first_attempt_rate for s in pipeline) if pipeline else None
-    fixed: dict[str, int] = dict(db.fetchall("SELECT layer, count(*) FROM findings WHERE \"primary\" GROUP BY layer"))
-    retryable: dict[str, int] = dict(db.fetchall(RETRYABLE_SQL))
-    retries_n, retries_ok = fetchone(
-        db, "SELECT count(*), count(CASE WHEN status = 'ok' THEN 1 END) FROM span_facts "
+    fixed = dict(
+        con.execute(
+            "SELECT layer, count(*) FROM findings WHERE \"primary\" GROUP BY layer"
+        ).fetchall()
+    )
+    retryable = dict(con.execute(RETRYABLE_SQL).fetchall())
+    retries_n, retries_ok = con.execute(
+        "SELECT count(*), count(CASE WHEN status = 'ok' THEN 1 END) FROM span_facts "
         "WHERE is_retry AND prev_error_family IN (SELECT DISTINCT error_family FROM span_facts WHERE transient_error)"
-    ) or (0, 0)
+    ).fetchone() or (0, 0)
     first_rate = per_step_rate_of(pipeline, first_attempt=True)
     return Reliability(
         traces=n_traces, failed_traces=n_failed, observed_success=observed,
