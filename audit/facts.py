@@ -8,6 +8,8 @@ avoid backslashes so the SQL stays portable to Spark (``[0-9]`` rather than ``\\
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 
 from audit.importers.conventions import (
@@ -227,9 +229,62 @@ TRACE_FACT_COLUMNS = {
 
 def build_facts(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)create ``span_facts`` and ``trace_facts`` from ``spans`` and ``evals``."""
-    con.execute(SPAN_FACTS_SQL)
+    con.execute(SPAN_AGENTS_SQL)
+    for statement in staged(SPAN_FACTS_SQL, STAGES):
+        con.execute(statement)
+    for table in ("__span_agents", *(f"__facts_{stage}" for stage in STAGES)):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
     con.execute(TRACE_FACTS_SQL.replace("ACKNOWLEDGEMENT", ACKNOWLEDGEMENT_RX.replace("'", "''")))
 
+
+
+# SPAN_FACTS_SQL is read as one query, but run in stages: each of these CTEs becomes a
+# temporary table, since a table spills to disk past the memory limit while a materialised
+# CTE's rows stay in memory (1M spans at a 150 MB limit, 10M at 1.2 GB, ran out of it).
+STAGES = ("narrow", "base", "steps", "classified")
+
+
+def staged(sql: str, stages: tuple[str, ...]) -> list[str]:
+    """``CREATE TABLE t AS WITH a AS (...), ..., z AS (...) SELECT ...`` as one ``CREATE TEMP
+    TABLE __facts_<stage>`` per stage (the CTEs up to it, reading earlier stages' tables) and the
+    final statement over the last stage's table."""
+    create, rest = sql.strip().split("\n", 1)
+    ctes, final = _split_ctes(rest.removeprefix("WITH "))
+    statements, pending, previous = [], [], ""
+    for head, body in ctes:
+        name = head.split()[0]
+        pending.append(f"{head}({body})" if name not in stages else f"{name} AS ({body})")
+        if name in stages:
+            statements.append(f"CREATE OR REPLACE TEMP TABLE __facts_{name} AS WITH {previous}"
+                              + ",\n".join(pending) + f"\nSELECT * FROM {name}")
+            previous, pending = f"{name} AS (SELECT * FROM __facts_{name}),\n", []
+    statements.append(f"{create}\nWITH {previous}" + ",\n".join(pending) + "\n" + final)
+    return statements
+
+
+def _split_ctes(text: str) -> tuple[list[tuple[str, str]], str]:
+    """The ("name AS [MATERIALIZED] ", body) of each CTE of ``name AS [MATERIALIZED] (body), ...`` and the SELECT after
+    them: a body ends where its parenthesis closes, outside string literals and comments."""
+    ctes: list[tuple[str, str]] = []
+    i = 0
+    while True:
+        m = _CTE_START.match(text, i)
+        if not m:
+            return ctes, text[i:].strip()
+        depth, j = 1, m.end()
+        while depth:
+            if text.startswith("--", j):
+                j = text.index("\n", j)
+            elif text[j] == "'":
+                j = text.index("'", j + 1)  # '' (an escaped quote) is two literals back to back
+            else:
+                depth += {"(": 1, ")": -1}.get(text[j], 0)
+            j += 1
+        ctes.append((m.group(1), text[m.end():j - 1]))  # ("name AS [MATERIALIZED] ", body)
+        i = j
+
+
+_CTE_START = re.compile(r"\s*,?\s*(\w+ AS (?:MATERIALIZED )?)\(")
 
 FEEDBACK_RX = "|".join(f"(?:{p})" for p in FEEDBACK_PATTERNS).replace("'", "''")
 FEEDBACK_HINT = "(" + " OR ".join(f"s.input LIKE '%{h.replace(chr(39), chr(39) * 2)}%'" for h in FEEDBACK_HINTS) + ")"
@@ -295,8 +350,10 @@ ROUTE_TARGETS = "list_concat(" + ", ".join(
 STEP = "PARTITION BY trace_id, step_key ORDER BY start_time, attempt, span_id"
 TRANSIENT_LIST = ", ".join(f"'{f}'" for f in TRANSIENT)
 
-SPAN_FACTS_SQL = f"""
-CREATE OR REPLACE TABLE span_facts AS
+# Who the agents are, walked once into a table of its own: a table spills to disk past the
+# memory limit, where a recursive CTE's rows stay in memory (10M spans ran out of it).
+SPAN_AGENTS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE __span_agents AS
 WITH RECURSIVE own AS MATERIALIZED (
     -- each span's own agent, read once into narrow rows: the walk below joins these at every
     -- level, and joining the spans themselves (with their messages) ran out of memory
@@ -313,7 +370,13 @@ WITH RECURSIVE own AS MATERIALIZED (
     SELECT o.trace_id, o.span_id, coalesce(o.agent, t.agent), t.agent, t.depth + 1
     FROM own o JOIN tree t ON o.trace_id = t.trace_id AND o.parent_span_id = t.span_id
     WHERE t.depth < {MAX_DEPTH}
-), calls AS MATERIALIZED (
+)
+SELECT trace_id, span_id, agent, parent_agent FROM tree
+"""
+
+SPAN_FACTS_SQL = f"""
+CREATE OR REPLACE TABLE span_facts AS
+WITH tree AS (SELECT * FROM __span_agents), calls AS MATERIALIZED (
     -- A framework's retry prompt in a model call's input (see conventions.FEEDBACK_PATTERNS),
     -- read once per call into narrow columns: the window below must not carry the inputs
     -- (whole conversations in real spans) through its sort, which ran out of memory.
@@ -330,6 +393,8 @@ WITH RECURSIVE own AS MATERIALIZED (
     SELECT trace_id, span_id, start_time, n_feedback, last_feedback,
            lag(span_id) OVER (w) AS previous_call, coalesce(lag(n_feedback) OVER (w), 0) AS previous_feedback
     FROM calls
+    -- only traces with feedback at all (few): the window then sorts a handful of calls, not all
+    WHERE trace_id IN (SELECT trace_id FROM calls WHERE n_feedback > 0)
     WINDOW w AS (PARTITION BY trace_id, agent ORDER BY start_time, span_id)
 ), fed_back AS (
     SELECT trace_id, coalesce(previous_call, span_id) AS span_id, arg_max(last_feedback, start_time) AS feedback

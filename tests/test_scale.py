@@ -56,3 +56,27 @@ def test_out_of_memory_is_one_line_naming_the_setting(tmp_path: Path, monkeypatc
     assert main(["report", "--memory-limit-mb", "300", str(traces)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Out of memory" in err and "300 MB" in err and "--memory-limit-mb" in err
+
+
+def test_facts_run_in_stages_give_the_table_one_query_gives() -> None:
+    """SPAN_FACTS_SQL runs as temporary tables per stage (a table spills past the memory limit,
+    a materialised CTE does not): the stages must give exactly what the one query gives."""
+    from audit import facts
+    from audit.engine import Audit
+    from audit.ingest import SourceFile
+
+    audit = Audit.open()
+    audit.load([SourceFile.of(Path(__file__).parent.parent / "data" / "sample_traces.csv")])
+    con = audit.con
+    con.execute(facts.SPAN_AGENTS_SQL)
+    con.execute(facts.SPAN_FACTS_SQL.replace("TABLE span_facts", "TABLE one_query"))
+    facts.build_facts(con)
+    statements = facts.staged(facts.SPAN_FACTS_SQL, facts.STAGES)
+    assert len(statements) == len(facts.STAGES) + 1
+    order = "ORDER BY trace_id, span_id"
+    assert con.execute(f"SELECT * FROM one_query {order}").fetchall() == \
+        con.execute(f"SELECT * FROM span_facts {order}").fetchall()
+    assert con.execute("SELECT count(*) FROM span_facts").fetchone() == (3650,)
+    leftovers = con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_\\_facts%' ESCAPE '\\' "
+                            "OR table_name = '__span_agents'").fetchall()
+    assert leftovers == []
