@@ -385,7 +385,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, name: str, mapping: ColumnMapping,
         raise InputFileError(f"{name} could not be read as CSV: {first_line}") from e
     (n,) = con.execute("SELECT count(*) FROM __rejected_lines").fetchone() or (0,)
     if n:
-        con.execute(_RENUMBER_STAGED_SQL)
+        con.execute(_renumber_sql("__staged", "source_row"))
     if not (con.execute("SELECT count(*) FROM __staged").fetchone() or (0,))[0] and not n:
         raise InputFileError(f"{name} has a header but no data rows")
     return int(n)
@@ -416,7 +416,7 @@ def read_raw(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str,
             con.execute(_REJECTED_LINES_SQL)
             (n,) = con.execute("SELECT count(*) FROM __rejected_lines").fetchone() or (0,)
             if n:
-                con.execute(_RENUMBER_SQL)
+                con.execute(_renumber_sql("__raw", "__audit_row"))
             return int(n), []
         notes: list[str] = []
         if fmt == "json" and json_lines:
@@ -448,33 +448,21 @@ FROM __rejects GROUP BY line
 # Good rows get their file row number back: the k-th good row sits after every rejected
 # row r_j (the j-th, 1-based) with r_j - j < k. r_j - j never decreases, so the count is the
 # largest such j: one ASOF join, linear in rows + rejects (a correlated count was rows x rejects).
-_RENUMBER_SQL = """
-CREATE OR REPLACE TEMP TABLE __raw AS
-SELECT g.* REPLACE (g.__audit_row + coalesce(r.j, 0) AS __audit_row)
-FROM __raw g
+def _renumber_sql(table: str, column: str) -> str:
+    """Renumber ``column`` of ``table`` (``__raw``, or ``__staged`` typed straight from the
+    reader, whose ``raw_rowid`` keeps the reader's own number to join a quarantined row back to
+    its text) by the rejected lines before each row."""
+    return f"""
+CREATE OR REPLACE TEMP TABLE {table} AS
+SELECT g.* REPLACE (g.{column} + coalesce(r.j, 0) AS {column})
+FROM {table} g
 ASOF LEFT JOIN (  -- per distinct r_j - j, the last j: rejected rows in a row share it
     SELECT adj, max(j) AS j
     FROM (SELECT source_row - row_number() OVER (ORDER BY source_row) AS adj,
                  row_number() OVER (ORDER BY source_row) AS j FROM __rejected_lines)
     GROUP BY adj
-) r ON g.__audit_row > r.adj
-ORDER BY g.__audit_row
-"""
-
-
-# The same renumbering on ``__staged`` (typed straight from the reader); ``raw_rowid`` keeps
-# the reader's own number, which joins a quarantined row back to its text.
-_RENUMBER_STAGED_SQL = """
-CREATE OR REPLACE TEMP TABLE __staged AS
-SELECT g.* REPLACE (g.source_row + coalesce(r.j, 0) AS source_row)
-FROM __staged g
-ASOF LEFT JOIN (
-    SELECT adj, max(j) AS j
-    FROM (SELECT source_row - row_number() OVER (ORDER BY source_row) AS adj,
-                 row_number() OVER (ORDER BY source_row) AS j FROM __rejected_lines)
-    GROUP BY adj
-) r ON g.source_row > r.adj
-ORDER BY g.source_row
+) r ON g.{column} > r.adj
+ORDER BY g.{column}
 """
 
 
