@@ -77,7 +77,10 @@ def product(values: Iterable[float]) -> float:
     return math.prod(values)
 
 
-STEP_SQL = """
+# Stages that failed inside, walked once into a table of its own: a table spills past the
+# memory limit, a recursive CTE's rows stay in memory (the facts' stages do the same).
+STAGE_FAILURES_SQL = """
+CREATE OR REPLACE TEMP TABLE __stage_failures AS
 WITH RECURSIVE below AS (
     -- every span under a pipeline stage (a top-level span), with that stage
     SELECT trace_id, span_id, span_id AS stage_id, 0 AS depth FROM span_facts WHERE top_level
@@ -92,7 +95,12 @@ WITH RECURSIVE below AS (
     SELECT DISTINCT b.trace_id, b.stage_id AS span_id
     FROM below b JOIN span_facts s ON s.trace_id = b.trace_id AND s.span_id = b.span_id
     WHERE b.depth > 0 AND s.unrecovered_error AND NOT s.handled
-), chained AS (  -- an invocation is a first attempt plus the retries that follow it
+)
+SELECT * FROM failed_inside
+"""
+
+STEP_SQL = """
+WITH failed_inside AS (SELECT * FROM __stage_failures), chained AS (  -- an invocation is a first attempt plus the retries that follow it
     SELECT f.name, coalesce(f.agent, '') AS agent, f.trace_id,
            CASE WHEN i.span_id IS NOT NULL THEN 'error' ELSE f.status END AS status, f.is_retry,
            sum(CASE WHEN f.is_retry THEN 0 ELSE 1 END) OVER (
@@ -152,7 +160,10 @@ def compute_reliability(con: duckdb.DuckDBPyConnection, settings: Settings) -> R
         "SELECT count(*), count(CASE WHEN failed THEN 1 END), coalesce(sum(root_duration_ms), 0) FROM trace_facts"
     ).fetchone() or (0, 0, 0.0)
     steps = []
-    for row in con.execute(STEP_SQL).fetchall():
+    con.execute(STAGE_FAILURES_SQL)
+    step_rows = con.execute(STEP_SQL).fetchall()
+    con.execute("DROP TABLE IF EXISTS __stage_failures")
+    for row in step_rows:
         (name, agent, kind, runs, first_n, first_ok, retries, traces, invocations, passed, p50, p95, total_ms,
          top) = row
         share = traces / n_traces if n_traces else 0.0

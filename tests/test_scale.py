@@ -80,3 +80,17 @@ def test_facts_run_in_stages_give_the_table_one_query_gives() -> None:
     leftovers = con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_\\_facts%' ESCAPE '\\' "
                             "OR table_name = '__span_agents'").fetchall()
     assert leftovers == []
+
+
+def test_no_scratch_tables_left_after_an_audit() -> None:
+    """The facts' stages and the reliability walk are temporary tables dropped once read."""
+    from audit.engine import Audit
+    from audit.ingest import SourceFile
+
+    audit = Audit.open()
+    audit.load([SourceFile.of(Path(__file__).parent.parent / "data" / "sample_traces.csv")])
+    audit.run()
+    left = audit.con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name IN "
+                             "('__stage_failures', '__span_agents') OR table_name LIKE '\\_\\_facts%' ESCAPE '\\'"
+                             ).fetchall()
+    assert left == []
