@@ -66,7 +66,7 @@ class Settings(BaseModel):
     report_quarantine_rows: int = Field(
         200, ge=0, description="The report lists at most this many quarantined rows; the count covers all")
     memory_limit_mb: int = Field(
-        1200, ge=100,
+        1500, ge=100,
         description="DuckDB's memory limit in MB; past it, DuckDB spills to disk (the peak process memory stays "
                     "about 0.5 GB above it)")
     spill_directory: str | None = Field(
