@@ -230,7 +230,7 @@ TRACE_FACT_COLUMNS = {
 def build_facts(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)create ``span_facts`` and ``trace_facts`` from ``spans`` and ``evals``."""
     con.execute(SPAN_AGENTS_SQL)
-    for statement in staged(SPAN_FACTS_SQL, STAGES):
+    for statement in SPAN_FACTS_STATEMENTS:
         con.execute(statement)
     for table in ("__span_agents", *(f"__facts_{stage}" for stage in STAGES)):
         con.execute(f"DROP TABLE IF EXISTS {table}")
@@ -652,3 +652,6 @@ FROM (
     LEFT JOIN ignored i ON i.trace_id = t.trace_id
 )
 """
+
+# split once, at import: every audit runs the same statements
+SPAN_FACTS_STATEMENTS = staged(SPAN_FACTS_SQL, STAGES)

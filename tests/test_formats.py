@@ -454,3 +454,13 @@ def test_long_messages_keep_head_and_tail(tmp_path: Path) -> None:
     cut = len("FIRST " + middle + " LAST: ToolError") - 1_000
     assert text.startswith("FIRST history") and text.endswith(" LAST: ToolError")
     assert f" …[{cut} characters cut]… " in text and len(text) < 1_100
+
+
+def test_forced_otlp_that_never_parses_is_one_clear_error(tmp_path: Path) -> None:
+    """Nothing of a file forced as OTLP parses: one message naming the file, nothing loaded."""
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"resourceSpans": nope}\n{"resourceSpans": [}\n')
+    audit = Audit.open()
+    with pytest.raises(InputFileError, match=r"broken\.jsonl could not be read as OpenTelemetry OTLP JSON"):
+        audit.load([SourceFile.of(path)], input_format="otlp")
+    assert audit.con.execute("SELECT count(*) FROM spans").fetchone() == (0,)
