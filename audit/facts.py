@@ -229,10 +229,12 @@ TRACE_FACT_COLUMNS = {
 
 def build_facts(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)create ``span_facts`` and ``trace_facts`` from ``spans`` and ``evals``."""
-    con.execute(SPAN_AGENTS_SQL)
+    for statement in SPAN_WALK_STATEMENTS:
+        con.execute(statement)
     for statement in SPAN_FACTS_STATEMENTS:
         con.execute(statement)
-    for table in ("__span_agents", *(f"__facts_{stage}" for stage in STAGES)):
+    con.execute(STAGE_FAILURES_SQL)
+    for table in (*WALK_TABLES, *(f"__facts_{stage}" for stage in STAGES)):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     con.execute(TRACE_FACTS_SQL.replace("ACKNOWLEDGEMENT", ACKNOWLEDGEMENT_RX.replace("'", "''")))
 
@@ -242,6 +244,7 @@ def build_facts(con: duckdb.DuckDBPyConnection) -> None:
 # temporary table, since a table spills to disk past the memory limit while a materialised
 # CTE's rows stay in memory (1M spans at a 150 MB limit, 10M at 1.2 GB, ran out of it).
 STAGES = ("narrow", "base", "steps", "classified")
+WALK_TABLES = ("__span_ids", "__span_links", "__span_walk", "__span_agents")
 
 
 def staged(sql: str, stages: tuple[str, ...]) -> list[str]:
@@ -350,28 +353,62 @@ ROUTE_TARGETS = "list_concat(" + ", ".join(
 STEP = "PARTITION BY trace_id, step_key ORDER BY start_time, attempt, span_id"
 TRANSIENT_LIST = ", ".join(f"'{f}'" for f in TRANSIENT)
 
-# Who the agents are, walked once into a table of its own: a table spills to disk past the
-# memory limit, where a recursive CTE's rows stay in memory (10M spans ran out of it).
-SPAN_AGENTS_SQL = f"""
-CREATE OR REPLACE TEMP TABLE __span_agents AS
-WITH RECURSIVE own AS MATERIALIZED (
-    -- each span's own agent, read once into narrow rows: the walk below joins these at every
-    -- level, and joining the spans themselves (with their messages) ran out of memory
-    SELECT s.trace_id, s.span_id, s.parent_span_id, {OWN_AGENT} AS agent FROM spans s
-), tree AS (
-    -- A span's agent is its own (an agent attribute, or an agent span's name), else that of
-    -- its nearest agent ancestor. Walked down from the top spans; depth-bounded, so a parent
-    -- cycle cannot recurse for ever (its spans keep their own agent).
-    SELECT o.trace_id, o.span_id, o.agent, CAST(NULL AS VARCHAR) AS parent_agent, 0 AS depth
-    FROM own o
-    WHERE o.parent_span_id IS NULL
-       OR NOT EXISTS (SELECT 1 FROM own p WHERE p.trace_id = o.trace_id AND p.span_id = o.parent_span_id)
+# Who the agents are, and under which pipeline stage each span runs: one walk down each
+# trace's span tree from its top spans, over integer keys. A recursive CTE keeps all its rows
+# in memory (with the 32-character ids of 10M spans it ran out at 1.2 GB), so the walk carries
+# only numbers, and the ids and agents' names are joined back once, as tables that spill.
+SPAN_WALK_STATEMENTS = [
+    # each span's own agent, read once into narrow rows numbered 1..n
+    f"""CREATE OR REPLACE TEMP TABLE __span_ids AS
+SELECT CAST(row_number() OVER () AS INTEGER) AS sid, s.trace_id, s.span_id, s.parent_span_id,
+       {OWN_AGENT} AS agent
+FROM spans s""",
+    """CREATE OR REPLACE TEMP TABLE __span_links AS
+SELECT c.sid, p.sid AS parent_sid, c.agent IS NOT NULL AS has_agent
+FROM __span_ids c LEFT JOIN __span_ids p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id""",
+    # A span's agent is its own (an agent attribute, or an agent span's name), else that of
+    # its nearest agent ancestor; its stage candidate is its ancestor just below the top span.
+    # Walked down from the top spans; depth-bounded, so a parent cycle cannot recurse for ever
+    # (its spans keep their own agent).
+    f"""CREATE OR REPLACE TEMP TABLE __span_walk AS
+WITH RECURSIVE tree AS (
+    SELECT sid, CASE WHEN has_agent THEN sid END AS agent_sid, CAST(NULL AS INTEGER) AS parent_agent_sid,
+           sid AS top_sid, CAST(NULL AS INTEGER) AS below_top_sid, 0 AS depth
+    FROM __span_links WHERE parent_sid IS NULL
     UNION ALL
-    SELECT o.trace_id, o.span_id, coalesce(o.agent, t.agent), t.agent, t.depth + 1
-    FROM own o JOIN tree t ON o.trace_id = t.trace_id AND o.parent_span_id = t.span_id
+    SELECT l.sid, CASE WHEN l.has_agent THEN l.sid ELSE t.agent_sid END, t.agent_sid,
+           t.top_sid, coalesce(t.below_top_sid, l.sid), t.depth + 1
+    FROM __span_links l JOIN tree t ON l.parent_sid = t.sid
     WHERE t.depth < {MAX_DEPTH}
 )
-SELECT trace_id, span_id, agent, parent_agent FROM tree
+SELECT * FROM tree""",
+    """CREATE OR REPLACE TEMP TABLE __span_agents AS
+SELECT i.trace_id, i.span_id, a.agent, p.agent AS parent_agent, w.top_sid, w.below_top_sid, w.depth
+FROM __span_walk w JOIN __span_ids i ON i.sid = w.sid
+LEFT JOIN (SELECT sid, agent FROM __span_ids WHERE agent IS NOT NULL) a ON a.sid = w.agent_sid
+LEFT JOIN (SELECT sid, agent FROM __span_ids WHERE agent IS NOT NULL) p ON p.sid = w.parent_agent_sid""",
+]
+
+# A pipeline stage (a top-level span: a child of the root, or a parentless span beside it)
+# whose own span says ok failed all the same when something inside it failed and nothing
+# recovered or read the error: frameworks keep an agent's span ok while its tool or model
+# call fails, and the chain of stages multiplies their real success. Read from the walk
+# above, for the few unrecovered errors only.
+STAGE_FAILURES_SQL = """
+CREATE OR REPLACE TABLE stage_failures AS
+WITH errors AS (
+    SELECT f.trace_id, a.top_sid, a.below_top_sid, a.depth
+    FROM span_facts f JOIN __span_agents a ON a.trace_id = f.trace_id AND a.span_id = f.span_id
+    WHERE f.unrecovered_error AND NOT f.handled AND a.depth > 0
+), placed AS (
+    SELECT e.trace_id, e.depth, top.span_id AS top_span_id, below.span_id AS below_top_span_id
+    FROM errors e JOIN __span_ids top ON top.sid = e.top_sid JOIN __span_ids below ON below.sid = e.below_top_sid
+)
+SELECT DISTINCT p.trace_id,
+       CASE WHEN p.top_span_id = r.span_id THEN p.below_top_span_id ELSE p.top_span_id END AS span_id
+FROM placed p JOIN span_facts r ON r.trace_id = p.trace_id AND r.is_root
+-- under the root, a stage is the root's child and fails for what runs below it
+WHERE p.top_span_id <> r.span_id OR p.depth >= 2
 """
 
 SPAN_FACTS_SQL = f"""
@@ -503,8 +540,10 @@ WITH tree AS (SELECT * FROM __span_agents), calls AS MATERIALIZED (
            hash({numbered("s.name")}, coalesce(s.agent, ''), {numbered("coalesce(p.name, '')")}) AS step_key
     FROM narrow s
     LEFT JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
-), steps AS MATERIALIZED (
-    SELECT *,
+), positions AS (
+    -- the step window sorts narrow rows (keys and what the lags read), not a span's ~30
+    -- columns: carrying them all through the sort took most of the facts' time and memory
+    SELECT trace_id, span_id,
         row_number() OVER (w) AS run_index,
         count(*) OVER (PARTITION BY trace_id, step_key) AS step_runs,
         lag(status) OVER (w) AS prev_status,
@@ -515,18 +554,32 @@ WITH tree AS (SELECT * FROM __span_agents), calls AS MATERIALIZED (
         sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) OVER (w) AS ok_runs_so_far
     FROM base
     WINDOW w AS ({STEP})
+), steps AS MATERIALIZED (
+    SELECT b.*, p.run_index, p.step_runs, p.prev_status, p.prev_error_text, p.prev_attempt, p.gap_ms,
+           p.step_ok_runs, p.ok_runs_so_far
+    FROM base b JOIN positions p ON p.trace_id = b.trace_id AND p.span_id = b.span_id
+), same_input AS (
+    SELECT trace_id, step_key, input_key, count(*) AS n FROM steps WHERE input_key IS NOT NULL GROUP BY ALL
+), repeated AS (
+    -- earlier successful runs with the same input, windowed only where an input repeats
+    -- (a run whose input is its step's only one has none)
+    SELECT s.trace_id, s.span_id,
+           sum(CASE WHEN s.status = 'ok' THEN 1 ELSE 0 END) OVER (
+               PARTITION BY s.trace_id, s.step_key, s.input_key ORDER BY s.start_time, s.attempt, s.span_id)
+           - CASE WHEN s.status = 'ok' THEN 1 ELSE 0 END AS prior_ok_same_input
+    FROM steps s JOIN same_input si
+         ON si.trace_id = s.trace_id AND si.step_key = s.step_key AND si.input_key = s.input_key AND si.n > 1
 ), inputs AS (
-    SELECT *,
-        CASE WHEN input_key IS NULL THEN 0  -- no input is never the same input
-             ELSE sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) OVER (
-                      PARTITION BY trace_id, step_key, input_key ORDER BY start_time, attempt, span_id)
-                  - CASE WHEN status = 'ok' THEN 1 ELSE 0 END END AS prior_ok_same_input,
+    SELECT steps.*,
+        coalesce(r.prior_ok_same_input, 0) AS prior_ok_same_input,
         coalesce(si.n, 1) AS same_input_runs, coalesce(so.n, 1) AS same_output_runs
     FROM steps
-    LEFT JOIN (SELECT trace_id, step_key, input_key, count(*) AS n FROM steps WHERE input_key IS NOT NULL
-               GROUP BY ALL) si USING (trace_id, step_key, input_key)
+    LEFT JOIN repeated r ON r.trace_id = steps.trace_id AND r.span_id = steps.span_id
+    LEFT JOIN same_input si
+         ON si.trace_id = steps.trace_id AND si.step_key = steps.step_key AND si.input_key = steps.input_key
     LEFT JOIN (SELECT trace_id, step_key, output_key, count(*) AS n FROM steps WHERE output_key IS NOT NULL
-               GROUP BY ALL) so USING (trace_id, step_key, output_key)
+               GROUP BY ALL) so
+         ON so.trace_id = steps.trace_id AND so.step_key = steps.step_key AND so.output_key = steps.output_key
 ), classified AS MATERIALIZED (
     SELECT * EXCLUDE (step_ok_runs, ok_runs_so_far),
         step_runs - run_index AS later_runs,

@@ -77,30 +77,9 @@ def product(values: Iterable[float]) -> float:
     return math.prod(values)
 
 
-# Stages that failed inside, walked once into a table of its own: a table spills past the
-# memory limit, a recursive CTE's rows stay in memory (the facts' stages do the same).
-STAGE_FAILURES_SQL = """
-CREATE OR REPLACE TEMP TABLE __stage_failures AS
-WITH RECURSIVE below AS (
-    -- every span under a pipeline stage (a top-level span), with that stage
-    SELECT trace_id, span_id, span_id AS stage_id, 0 AS depth FROM span_facts WHERE top_level
-    UNION ALL
-    SELECT c.trace_id, c.span_id, b.stage_id, b.depth + 1
-    FROM span_facts c JOIN below b ON c.trace_id = b.trace_id AND c.parent_span_id = b.span_id
-    WHERE b.depth < 256
-), failed_inside AS (
-    -- A stage whose own span says ok failed all the same when something inside it failed and
-    -- nothing recovered or read the error: frameworks keep an agent's span ok while its tool
-    -- or model call fails, and the chain of stages multiplies their real success.
-    SELECT DISTINCT b.trace_id, b.stage_id AS span_id
-    FROM below b JOIN span_facts s ON s.trace_id = b.trace_id AND s.span_id = b.span_id
-    WHERE b.depth > 0 AND s.unrecovered_error AND NOT s.handled
-)
-SELECT * FROM failed_inside
-"""
-
+# `stage_failures`: pipeline stages that failed inside while their own span said ok (facts.py).
 STEP_SQL = """
-WITH failed_inside AS (SELECT * FROM __stage_failures), chained AS (  -- an invocation is a first attempt plus the retries that follow it
+WITH failed_inside AS (SELECT * FROM stage_failures), chained AS (  -- an invocation is a first attempt plus the retries that follow it
     SELECT f.name, coalesce(f.agent, '') AS agent, f.trace_id,
            CASE WHEN i.span_id IS NOT NULL THEN 'error' ELSE f.status END AS status, f.is_retry,
            sum(CASE WHEN f.is_retry THEN 0 ELSE 1 END) OVER (
@@ -160,9 +139,7 @@ def compute_reliability(con: duckdb.DuckDBPyConnection, settings: Settings) -> R
         "SELECT count(*), count(CASE WHEN failed THEN 1 END), coalesce(sum(root_duration_ms), 0) FROM trace_facts"
     ).fetchone() or (0, 0, 0.0)
     steps = []
-    con.execute(STAGE_FAILURES_SQL)
     step_rows = con.execute(STEP_SQL).fetchall()
-    con.execute("DROP TABLE IF EXISTS __stage_failures")
     for row in step_rows:
         (name, agent, kind, runs, first_n, first_ok, retries, traces, invocations, passed, p50, p95, total_ms,
          top) = row

@@ -68,7 +68,8 @@ def test_facts_run_in_stages_give_the_table_one_query_gives() -> None:
     audit = Audit.open()
     audit.load([SourceFile.of(Path(__file__).parent.parent / "data" / "sample_traces.csv")])
     con = audit.con
-    con.execute(facts.SPAN_AGENTS_SQL)
+    for statement in facts.SPAN_WALK_STATEMENTS:
+        con.execute(statement)
     con.execute(facts.SPAN_FACTS_SQL.replace("TABLE span_facts", "TABLE one_query"))
     facts.build_facts(con)
     statements = facts.staged(facts.SPAN_FACTS_SQL, facts.STAGES)
@@ -77,8 +78,8 @@ def test_facts_run_in_stages_give_the_table_one_query_gives() -> None:
     assert con.execute(f"SELECT * FROM one_query {order}").fetchall() == \
         con.execute(f"SELECT * FROM span_facts {order}").fetchall()
     assert con.execute("SELECT count(*) FROM span_facts").fetchone() == (3650,)
-    leftovers = con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_\\_facts%' ESCAPE '\\' "
-                            "OR table_name = '__span_agents'").fetchall()
+    leftovers = con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_\\_%' ESCAPE '\\'"
+                            ).fetchall()
     assert leftovers == []
 
 
@@ -90,7 +91,6 @@ def test_no_scratch_tables_left_after_an_audit() -> None:
     audit = Audit.open()
     audit.load([SourceFile.of(Path(__file__).parent.parent / "data" / "sample_traces.csv")])
     audit.run()
-    left = audit.con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name IN "
-                             "('__stage_failures', '__span_agents') OR table_name LIKE '\\_\\_facts%' ESCAPE '\\'"
+    left = audit.con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_\\_%' ESCAPE '\\'"
                              ).fetchall()
     assert left == []
