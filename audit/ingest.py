@@ -246,7 +246,7 @@ def _load_checked(
     ).fetchone() or (0, 0, 0)
     rootless = break_parent_cycles(con)
     quarantined += rejects
-    sha = file_sha256(source.path)  # of the file as given, not of a transcoded copy
+    sha = checked.sha256 if checked else file_sha256(source.path)  # the file as given, not a transcoded copy
     label = fmt if export == "canonical" else export
     con.execute(
         "INSERT INTO sources VALUES (?, 'traces', ?, ?, ?, ?, ?, ?)",
@@ -310,10 +310,17 @@ def break_parent_cycles(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 # Traces loaded by this call in which every span has a parent span present in the trace.
+# Only traces without a parentless span can be rootless: the self-join runs over those few.
 _ROOTLESS_SQL = """
+WITH candidates AS (
+    SELECT s.trace_id
+    FROM spans s JOIN (SELECT DISTINCT trace_id FROM __staged WHERE reason IS NULL) t USING (trace_id)
+    GROUP BY s.trace_id
+    HAVING count(*) FILTER (WHERE s.parent_span_id IS NULL) = 0
+)
 SELECT s.trace_id
 FROM spans s
-JOIN (SELECT DISTINCT trace_id FROM __staged WHERE reason IS NULL) t USING (trace_id)
+JOIN candidates t USING (trace_id)
 LEFT JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
 GROUP BY s.trace_id
 HAVING count(*) FILTER (WHERE p.span_id IS NULL) = 0

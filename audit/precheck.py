@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import hashlib
+import io
 import os
 import tempfile
 import zlib
@@ -47,6 +49,7 @@ class Checked:
     too_deep_lines: list[int] = field(default_factory=list)
     max_depth: int = 0
     open_line: int = 0  # bytes of the line still unfinished at the end of the last chunk
+    sha256: str = ""  # of the file's bytes as given (compressed when gzip): read in the same pass
 
     @property
     def notes(self) -> list[str]:
@@ -88,6 +91,7 @@ class _NotUtf8(Exception):
 
 def _pass(path: Path, name: str, fmt: str, json_lines: bool, settings: Settings, encoding: str | None) -> Checked:
     checked = Checked(read_path=path)
+    digest = hashlib.sha256()
     state = _DepthState()
     decode: codecs.IncrementalDecoder | None = None
     utf8 = codecs.getincrementaldecoder("utf-8")()
@@ -95,7 +99,7 @@ def _pass(path: Path, name: str, fmt: str, json_lines: bool, settings: Settings,
     total = 0
     last_byte = b"\n"
     try:
-        for i, chunk in enumerate(_chunks(path, name)):
+        for i, chunk in enumerate(_chunks(path, name, digest)):
             total += len(chunk)
             if total > settings.max_expanded_bytes:
                 raise LimitError(name, f"is larger than {settings.max_expanded_bytes:,} bytes "
@@ -155,22 +159,40 @@ def _pass(path: Path, name: str, fmt: str, json_lines: bool, settings: Settings,
     if last_byte != b"\n":
         checked.lines += 1  # a last line without a newline
     checked.too_deep_lines = sorted(set(checked.too_deep_lines))
+    checked.sha256 = digest.hexdigest()
     return checked
 
 
-def _chunks(path: Path, name: str) -> Iterator[bytes]:
-    """The file's bytes, decompressed when gzip, with the stream's CRC and length verified."""
-    with path.open("rb") as raw:
-        gz = raw.read(2) == b"\x1f\x8b"
-        raw.seek(0)
+def _chunks(path: Path, name: str, digest: hashlib._Hash) -> Iterator[bytes]:
+    """The file's bytes, decompressed when gzip, with the stream's CRC and length verified;
+    ``digest`` is fed the bytes as stored, so the file is hashed without a read of its own."""
+    with path.open("rb") as stored:
+        gz = stored.read(2) == b"\x1f\x8b"
+        stored.seek(0)
+        raw = _Hashing(stored, digest)
         if not gz:
             yield from iter(lambda: raw.read(CHUNK), b"")
             return
-        with gzip.GzipFile(fileobj=raw) as stream:
+        with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
             try:
                 yield from iter(lambda: stream.read(CHUNK), b"")
             except (OSError, EOFError, zlib.error) as e:
                 raise InputFileError(f"{name} is a damaged gzip file ({e}); nothing was loaded") from e
+
+
+class _Hashing:
+    """A read-only file that feeds every byte read to a digest (gzip reads it forward only)."""
+
+    def __init__(self, stored: BinaryIO, digest: hashlib._Hash) -> None:
+        self.stored, self.digest = stored, digest
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stored.read(size)
+        self.digest.update(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        raise io.UnsupportedOperation("read forward only: every byte read is hashed")
 
 
 def _cp1252_as_latin1(e: UnicodeError) -> tuple[str, int]:

@@ -253,3 +253,25 @@ def test_canonical_csv_typed_in_one_pass_gives_the_text_paths_tables(tmp_path: P
     assert [r for r, _ in reasons] == [1, 2, 3, 6, 7]  # file rows: b.csv 1-2, a.csv 3 (malformed), 6, 7
     assert any("malformed CSV row" in why for _, why in reasons)
     assert any("already loaded from a.csv row" in q[3] for q in direct[1])
+
+
+def test_a_files_hash_is_read_in_the_precheck_pass_as_stored(tmp_path: Path) -> None:
+    """The pre-check hashes the bytes as stored (gzip too), the same digest a read of its own gave;
+    a file transcoded from Windows-1252 is hashed as given, not as its UTF-8 copy."""
+    import gzip
+    import hashlib
+
+    from audit.engine import Audit
+    from audit.ingest import SourceFile
+
+    rows = "trace_id,span_id,name,start_time,end_time,status\nt,s,caf\xe9,2026-01-01,2026-01-01,ok\n"
+    plain = tmp_path / "plain.csv"
+    plain.write_text(rows, encoding="utf-8")
+    packed = tmp_path / "packed.csv.gz"
+    packed.write_bytes(gzip.compress(rows.encode() * 1))
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_bytes(rows.encode("windows-1252"))
+    audit = Audit.open()
+    audit.load([SourceFile.of(p) for p in (plain, packed, legacy)])
+    stored = dict(audit.con.execute("SELECT source_file, sha256 FROM sources").fetchall())
+    assert stored == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (plain, packed, legacy)}
