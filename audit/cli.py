@@ -20,6 +20,7 @@ from audit.importers import FORMATS
 from audit.ingest import SourceFile
 from audit.models import AuditReport
 from audit.rules import catalog
+from audit.saved import save_report
 from audit.sample import write_sample
 from audit.settings import Settings
 
@@ -177,6 +178,8 @@ def _report(args: argparse.Namespace) -> int:
     if args.evals:
         audit.load_evals(SourceFile.of(args.evals))
     report = audit.run(redact=args.redact)
+    if args.db is not None:  # the app opens the file at once, without running the audit again
+        save_report(audit.con, report)
     if args.format == "csv":  # the findings themselves: every one, written by DuckDB
         _write_findings_csv(audit, args.output, args.redact)
     else:
