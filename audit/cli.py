@@ -20,8 +20,8 @@ from audit.importers import FORMATS
 from audit.ingest import SourceFile
 from audit.models import AuditReport
 from audit.rules import catalog
-from audit.saved import save_report
 from audit.sample import write_sample
+from audit.saved import save_report
 from audit.settings import Settings
 
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}

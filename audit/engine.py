@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from audit import __version__
 from audit.checklist import score_checklist
 from audit.classify import classify
 from audit.cost import PriceTable, compute_cost, load_prices, money_lost
-from audit.db import connect
+from audit.db import connect, open_read_only, table_names
 from audit.errors import AuditError, OutOfMemoryError
 from audit.evals import load_evals
 from audit.exports import FINDING_COLUMNS
@@ -41,6 +41,7 @@ from audit.redact import redact_report, redact_sql, redacted_spans, sql_paramete
 from audit.reliability import LAYER_ORDER, compute_reliability
 from audit.rules import catalog, load_rule_file
 from audit.rules.base import RuleSpec
+from audit.saved import SavedReportError, load_saved_report
 from audit.settings import Settings, load_settings
 from audit.tempdir import private_temp_dir
 
@@ -82,6 +83,33 @@ class Audit:
         rules = catalog(load_rule_file(rules_file) if rules_file else None)
         prices = load_prices(prices_file)
         return cls(connect(db, settings), settings, rules, prices)
+
+    @classmethod
+    def open_saved(cls, db: str | Path) -> tuple[Audit, AuditReport]:
+        """Open a saved audit read-only, with the settings it was made with (its report's provenance).
+
+        Raises:
+            DatabaseFileError: not an audit database with a saved report.
+            SavedReportError: a saved report this version cannot read.
+        """
+        con = open_read_only(db)
+        try:
+            report = load_saved_report(con)
+            if report is None:  # open_read_only checked the table; a race with a writer is still possible
+                raise SavedReportError(f"{db} holds no saved report")
+            try:
+                settings = Settings.model_validate(report.summary.provenance.settings)
+            except ValidationError:
+                settings = Settings()  # another engine's settings: the app's defaults for what it recomputes
+            return cls(con, settings), report
+        except BaseException:
+            con.close()
+            raise
+
+    @property
+    def has_spans(self) -> bool:
+        """Whether the database holds the spans and their facts (a report-only file does not)."""
+        return {"spans", "span_facts", "trace_facts"} <= table_names(self.con)
 
     def load(self, files: list[SourceFile], column_overrides: dict[str, str] | None = None,
              input_format: str | None = None) -> list[LoadResult]:

@@ -43,22 +43,24 @@ class FilterOptions(BaseModel):
     steps: list[str]
 
 
-def filter_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
-    """What the filters can choose from (no time range when the spans carry no timestamps)."""
+def filter_options(con: duckdb.DuckDBPyConnection, spans: bool = True) -> FilterOptions:
+    """What the filters can choose from (no time range when the spans carry no timestamps).
+    Without ``spans`` (a report-only saved audit), the findings' own steps, agents and times."""
+    source = ("span_facts", "name", "model") if spans else ("findings", "step", "NULL::VARCHAR")
     first, last, agents, models, steps = con.execute(
         "SELECT min(start_time), max(start_time), list(DISTINCT agent ORDER BY agent) FILTER (agent IS NOT NULL), "
-        "list(DISTINCT model ORDER BY model) FILTER (model IS NOT NULL), list(DISTINCT name ORDER BY name) "
-        "FROM span_facts"
+        "list(DISTINCT {2} ORDER BY {2}) FILTER ({2} IS NOT NULL), "
+        "list(DISTINCT {1} ORDER BY {1}) FILTER ({1} IS NOT NULL) FROM {0}".format(*source)
     ).fetchone() or (None, None, [], [], [])
     return FilterOptions(first=first, last=last, agents=agents or [], models=models or [], steps=steps or [])
 
 
-def span_condition(filters: Filters, alias: str = "f") -> tuple[str, dict[str, Any]]:
-    """A WHERE condition over ``span_facts`` (as ``alias``) with its bound parameters."""
+def span_condition(filters: Filters, alias: str = "f", step: str = "name") -> tuple[str, dict[str, Any]]:
+    """A WHERE condition over ``span_facts`` (as ``alias``; the step is column ``step``) with its bound parameters."""
     parts: list[str] = ["TRUE"]
     params: dict[str, Any] = {}
     for column, values, name in (("agent", filters.agents, "agents"), ("model", filters.models, "models"),
-                                 ("name", filters.steps, "steps")):
+                                 (step, filters.steps, "steps")):
         if values:
             parts.append(f"list_contains(${name}, {alias}.{column})")
             params[name] = list(values)
@@ -71,8 +73,15 @@ def span_condition(filters: Filters, alias: str = "f") -> tuple[str, dict[str, A
     return " AND ".join(parts), params
 
 
-def filtered_findings(con: duckdb.DuckDBPyConnection, filters: Filters) -> pd.DataFrame:
-    """Findings whose span passes the filters, root causes and the worst first."""
+def filtered_findings(con: duckdb.DuckDBPyConnection, filters: Filters, spans: bool = True) -> pd.DataFrame:
+    """Findings whose span passes the filters, root causes and the worst first. Without
+    ``spans`` (a report-only saved audit) the findings' own step, agent and time are filtered."""
+    if not spans:
+        where, params = span_condition(filters.model_copy(update={"models": ()}), "fi", step="step")
+        return con.execute(
+            f"""SELECT fi.*, NULL::VARCHAR AS model FROM findings fi WHERE {where}
+                ORDER BY fi."primary" DESC, CASE fi.severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END,
+                         fi.trace_id, fi.start_time""", params).df()
     where, params = span_condition(filters)
     return con.execute(
         f"""SELECT fi.*, f.model FROM findings fi
@@ -150,8 +159,10 @@ def trace_tree(con: duckdb.DuckDBPyConnection, trace_id: str) -> pd.DataFrame:
     return con.execute(TRACE_TREE_SQL, {"trace_id": trace_id}).df()
 
 
-def trace_exists(con: duckdb.DuckDBPyConnection, trace_id: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM trace_facts WHERE trace_id = ?", [trace_id]).fetchone()[0])  # type: ignore[index]
+def trace_exists(con: duckdb.DuckDBPyConnection, trace_id: str, spans: bool = True) -> bool:
+    """Whether the audit has this trace (without ``spans``: whether a finding names it)."""
+    table = "trace_facts" if spans else "findings"
+    return bool(con.execute(f"SELECT count(*) FROM {table} WHERE trace_id = ?", [trace_id]).fetchone()[0])  # type: ignore[index]
 
 
 def present(value: object) -> bool:

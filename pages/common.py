@@ -79,6 +79,8 @@ class Dataset:
     report: AuditReport
     results: list[LoadResult]
     is_sample: bool
+    has_spans: bool = True  # False: a report-only saved audit (findings and report, no spans)
+    saved: bool = False  # a saved audit file, opened read-only and shared by every session
 
 
 @dataclass
@@ -107,6 +109,10 @@ class Loaded:
     def results(self) -> list[LoadResult]:
         return self.dataset.results
 
+    @property
+    def has_spans(self) -> bool:
+        return self.dataset.has_spans
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection of this page run's own: reruns of a session overlap in time."""
         return self.dataset.audit.con.cursor()
@@ -130,7 +136,7 @@ class SessionAudits:
 
 def close_all(audits: dict[str, Loaded]) -> None:
     for loaded in audits.values():
-        if not loaded.is_sample:
+        if not (loaded.is_sample or loaded.dataset.saved):
             with contextlib.suppress(duckdb.Error):
                 loaded.dataset.audit.con.close()
     audits.clear()
@@ -229,16 +235,64 @@ def audit_files(files: list[tuple[str, bytes]], mapping: dict[str, str] | None =
         if oldest == key:
             break
         evicted = audits.pop(oldest)
-        if evicted is not st.session_state.get("loaded"):
+        if evicted is not st.session_state.get("loaded") and not evicted.dataset.saved:
             evicted.dataset.audit.con.close()
     return loaded
 
 
+# -- saved audits ------------------------------------------------------------------------------
+
+def saved_audit_paths(argv: list[str] | None = None) -> list[Path]:
+    """The saved audits the operator named: ``streamlit run app.py -- --db FILE_OR_FOLDER``
+    (repeatable). A folder offers its ``*.duckdb`` files. Only these server-side paths can be
+    opened: a browser never names a path of the server."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--db", action="append", type=Path, default=[])
+    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    found: list[Path] = []
+    for p in known.db:
+        found += sorted(p.glob("*.duckdb")) if p.is_dir() else [p]
+    return list(dict.fromkeys(p.resolve() for p in found))
+
+
+@st.cache_resource(show_spinner="Opening the saved audit…", max_entries=4)
+def shared_saved(path: str, stamp: tuple[int, int]) -> Dataset:
+    """A saved audit file, opened read-only once per server (and per file version, ``stamp``:
+    size and modification time) and shared by every session, a cursor per use."""
+    audit, report = Audit.open_saved(path)
+    inputs = [i.name for i in report.summary.provenance.inputs if i.role == "traces"]
+    return Dataset(f"saved-{hashlib.sha256(f'{path}|{stamp}'.encode()).hexdigest()}", inputs or [Path(path).name],
+                   audit, report, [], False, has_spans=audit.has_spans, saved=True)
+
+
+def open_saved(path: Path) -> Loaded:
+    """This session's view of a saved audit (its own overrides and cost views).
+
+    Raises:
+        AuditError: not an audit database with a saved report.
+    """
+    stat = path.stat()
+    dataset = shared_saved(str(path), (stat.st_size, stat.st_mtime_ns))
+    audits = session_audits().by_key
+    if dataset.key not in audits:
+        audits[dataset.key] = Loaded(dataset)
+    return audits[dataset.key]
+
+
+def default_dataset() -> Loaded:
+    """What a new session sees: the first saved audit the server was started with, else the sample."""
+    paths = [p for p in saved_audit_paths() if p.is_file()]
+    return open_saved(paths[0]) if paths else Loaded(sample_dataset())
+
+
 def current() -> Loaded:
-    """The session's current audit; the shared sample until the user uploads."""
+    """The session's current audit; the shared sample (or the server's saved audit) until the user uploads."""
     loaded = st.session_state.get("loaded")
     if loaded is None:
-        loaded = st.session_state["loaded"] = Loaded(sample_dataset())
+        loaded = st.session_state["loaded"] = default_dataset()
     if not isinstance(loaded, Loaded):
         raise TypeError(f"the session's audit is a {type(loaded).__name__}, not an audit")
     return loaded
@@ -273,7 +327,7 @@ def shown_report(loaded: Loaded) -> AuditReport:
     if key not in loaded.views:
         base = loaded.dataset.report
         settings = loaded.dataset.audit.settings
-        if inputs.prices is None:
+        if inputs.prices is None or not loaded.has_spans:  # no spans: the saved prices hold
             cost, ranked = base.cost, base.fix_first
         else:
             cur = loaded.cursor()  # prices into this cursor's own temporary tables
@@ -290,7 +344,7 @@ def findings_for(loaded: Loaded, chosen: Filters) -> pd.DataFrame:
     filters: moving a control on the Failures page filters this frame, never re-reads. Only
     the last read is kept (one frame of every finding can be large)."""
     if loaded.findings is None or loaded.findings[0] != chosen:
-        loaded.findings = (chosen, filtered_findings(loaded.cursor(), chosen))
+        loaded.findings = (chosen, filtered_findings(loaded.cursor(), chosen, spans=loaded.has_spans))
     return loaded.findings[1]
 
 
@@ -307,7 +361,7 @@ def filters() -> Filters:
 
 def filter_sidebar(loaded: Loaded) -> Filters:
     """Time window, agent, model and step, in the sidebar, kept for the session across pages."""
-    options = filter_options(loaded.cursor())
+    options = filter_options(loaded.cursor(), spans=loaded.has_spans)
     k = loaded.key[:12]
     # once filters were used, the box stays open: a changing `expanded` re-creates it, and a
     # slider moved back to the full range would fold the box away under the user's hand
@@ -337,6 +391,13 @@ def sample_banner(loaded: Loaded) -> None:
                   icon=":material/info:")
         if col2.button("Upload your traces", type="primary", width="stretch"):
             st.switch_page("pages/upload.py")
+
+
+def no_spans_note(what: str) -> None:
+    """What a report-only saved audit cannot show, said instead of failing."""
+    st.info(f"{what} needs the spans, and this saved audit holds only its findings and report (the spans are "
+            "not in this file). Audit the traces with `python -m audit report --db FILE` to keep them.",
+            icon=":material/info:")
 
 
 def show_error(e: BaseException) -> None:

@@ -22,6 +22,7 @@ from pages.common import (
     filters,
     guarded,
     md_text,
+    no_spans_note,
     price_table,
     set_cost_inputs,
     shown_report,
@@ -58,7 +59,10 @@ def page() -> None:
 
     st.title("Costs")
     st.caption("These settings hold for the session: the Overview, Checklist and every export use them too.")
-    price_editor(loaded, inputs)
+    if loaded.has_spans:
+        price_editor(loaded, inputs)
+    else:
+        no_spans_note("Pricing the spans again with other prices")
     c = st.columns(3)
     runs = c[0].number_input("Runs per month", min_value=0, value=inputs.monthly_runs, step=1000)
     business = c[1].number_input("Business cost of a failed run (USD)", min_value=0.0,
@@ -101,6 +105,9 @@ def page() -> None:
                f"{cost.payback_horizon_months:.0f} months is not worth it at this volume.")
 
     st.subheader("Cost and latency by model and by step")
+    if not loaded.has_spans:
+        no_spans_note("The cost and latency of each model and step")
+        return
     if filters().active:
         st.caption("Narrowed by the sidebar filters.")
     table = price_table(loaded)

@@ -9,10 +9,22 @@ import pandas as pd
 import streamlit as st
 
 from audit import charts
+from audit.db import table_names
 from audit.explore import present, span_cost, trace_exists, trace_tree, visible_rows
 from audit.exports import money
 from audit.fingerprints import findings_of, fingerprint_frame
-from pages.common import current, filters, findings_for, guarded, layer_badge, md_code, md_text, price_table, short_id
+from pages.common import (
+    current,
+    filters,
+    findings_for,
+    guarded,
+    layer_badge,
+    md_code,
+    md_text,
+    no_spans_note,
+    price_table,
+    short_id,
+)
 
 MAX_ROWS = 5000  # rows sent to the browser; filters narrow, the CSV export has them all
 LONG_TEXT = 600  # characters shown before a text is folded
@@ -36,7 +48,7 @@ def page() -> None:
     st.title("Failures")
     wanted = st.query_params.get("trace")
     if wanted and wanted != st.session_state.get("trace_from_url"):  # a link with ?trace=<id>
-        if trace_exists(cur, wanted):
+        if trace_exists(cur, wanted, loaded.has_spans):
             choose_trace(wanted)
         else:
             st.warning(f"No trace {md_code(wanted)} in this dataset.")
@@ -51,7 +63,7 @@ def page() -> None:
         search = st.text_input("Open a trace by id", placeholder="paste a trace id", key="trace_search")
     if search and search.strip() != st.session_state.get("trace_searched"):
         st.session_state["trace_searched"] = search.strip()
-        if trace_exists(cur, search.strip()):
+        if trace_exists(cur, search.strip(), loaded.has_spans):
             choose_trace(search.strip())
         else:
             st.warning(f"No trace {md_code(search.strip())} in this dataset.")
@@ -67,7 +79,10 @@ def page() -> None:
         groups = fingerprint_frame(loaded.dataset.report.fingerprints)
         grouped = st.dataframe(groups, width="stretch", height=280, hide_index=True, on_select="rerun",
                                selection_mode="multi-row", key="fingerprint_table")
-        if grouped and grouped.selection.rows:  # narrow the findings below to the chosen fingerprints
+        if grouped and grouped.selection.rows and "finding_fingerprints" not in table_names(cur):
+            st.caption("This saved audit does not keep which finding has which fingerprint: the list below is not "
+                       "narrowed.")
+        elif grouped and grouped.selection.rows:  # narrow the findings below to the chosen fingerprints
             view = findings_of(cur, view, groups.iloc[grouped.selection.rows]["fingerprint"].tolist())
 
     shown = min(len(view), MAX_ROWS)
@@ -78,7 +93,7 @@ def page() -> None:
     listed = view.head(MAX_ROWS).reset_index(drop=True)
     trace_ids = list(dict.fromkeys(listed["trace_id"].tolist()))
     chosen: str | None = st.session_state.get("trace_choice")
-    if chosen not in trace_ids and not (chosen and trace_exists(cur, chosen)):
+    if chosen not in trace_ids and not (chosen and trace_exists(cur, chosen, loaded.has_spans)):
         chosen = trace_ids[0] if trace_ids else None
     if chosen is None:
         st.info("No findings match these filters." if not findings.empty else
@@ -116,9 +131,13 @@ def page() -> None:
 
 def trace_view(loaded, cur, trace_id: str, trace_findings: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
     """The trace as a collapsible span tree with a timeline, the selected span's detail and the findings."""
-    tree = trace_tree(cur, trace_id)
     st.subheader("Trace")
     st.code(trace_id, language=None)
+    if not loaded.has_spans:
+        no_spans_note("The span tree and timeline of a trace")
+        trace_findings_list(trace_findings)
+        return
+    tree = trace_tree(cur, trace_id)
     finding_spans = set(trace_findings["span_id"])
     has_children = set(tree["parent_span_id"].dropna())
     collapsible = [s for s in tree["span_id"] if s in has_children]
@@ -157,7 +176,11 @@ def trace_view(loaded, cur, trace_id: str, trace_findings: pd.DataFrame) -> None
         span_detail(span, price_table(loaded))
     else:
         st.caption("Select a span in the tree to see its input, output, error, tokens, cost and attributes.")
+    trace_findings_list(trace_findings)
 
+
+def trace_findings_list(trace_findings: pd.DataFrame) -> None:
+    """Each finding of the open trace: rule, mode, severity, evidence and remedy."""
     st.subheader("Findings in this trace")
     for f in trace_findings.itertuples():
         with st.container(border=True):
