@@ -116,7 +116,8 @@ def page() -> None:
                        "span": st.column_config.TextColumn(width="small"),
                        "evidence": st.column_config.TextColumn(width="large")},
     )
-    picked = event.selection.rows if event and event.selection else []
+    # the selection is kept across reruns: after a filter narrowed the list it may point past its end
+    picked = [r for r in (event.selection.rows if event and event.selection else []) if r < len(listed)]
     if picked and listed.iloc[picked[0]]["trace_id"] != chosen:  # the table drives the picker
         choose_trace(str(listed.iloc[picked[0]]["trace_id"]))
         st.rerun()

@@ -410,3 +410,16 @@ def test_failures_and_export_reuse_their_reads_across_reruns(monkeypatch: pytest
     for redacted in (False, True):
         at.toggle[0].set_value(redacted).run()
     assert not at.exception and once and len(redactions) == once
+
+
+def test_narrowing_the_findings_below_the_selected_row_is_not_an_error() -> None:
+    """The findings table keeps its selected row across reruns; a filter that leaves fewer
+    rows than that index once raised IndexError instead of showing the narrowed list."""
+    at = app()
+    at.switch_page("pages/failures.py").run()
+    def box(label: str):  # type: ignore[no-untyped-def]
+        return next(m for m in at.multiselect if m.label == label)
+
+    box("Layer").set_value([box("Layer").options[0]]).run()
+    box("Failure mode").set_value([box("Failure mode").options[-1]]).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
