@@ -93,6 +93,86 @@ def filtered_findings(con: duckdb.DuckDBPyConnection, filters: Filters, spans: b
     ).df()
 
 
+class FindingsQuery(BaseModel):
+    """The Failures page's question: the sidebar filters and the page's own controls."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    filters: Filters = Filters()
+    layers: tuple[str, ...] = ()
+    modes: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    primary_only: bool = False
+    fingerprints: tuple[str, ...] = Field((), description="Only findings with one of these error fingerprints")
+
+
+LISTING_ORDER = ('fi."primary" DESC, CASE fi.severity WHEN \'high\' THEN 0 WHEN \'medium\' THEN 1 ELSE 2 END, '
+                 "fi.trace_id, fi.start_time, fi.span_id, fi.rule_id")
+
+
+def findings_condition(query: FindingsQuery, spans: bool = True) -> tuple[str, dict[str, Any]]:
+    """A WHERE condition over ``findings`` (as ``fi``) with its bound parameters. A finding
+    carries its span's step, agent and start, so only the model filter looks at the spans
+    (and without ``spans``, a report-only audit, it cannot: there is no model to choose)."""
+    f = query.filters
+    where, params = span_condition(f.model_copy(update={"models": ()}), "fi", step="step")
+    parts = [where]
+    if f.models and spans:
+        parts.append("(fi.trace_id, fi.span_id) IN (SELECT trace_id, span_id FROM span_facts "
+                     "WHERE list_contains($models, model))")
+        params["models"] = list(f.models)
+    for column, values in (("layer", query.layers), ("mode", query.modes), ("severity", query.severities)):
+        if values:
+            parts.append(f"list_contains(${column}s, fi.{column})")
+            params[f"{column}s"] = list(values)
+    if query.primary_only:
+        parts.append('fi."primary"')
+    if query.fingerprints:
+        parts.append("EXISTS (SELECT 1 FROM finding_fingerprints x WHERE x.trace_id = fi.trace_id "
+                     "AND x.span_id = fi.span_id AND x.rule_id = fi.rule_id AND list_contains($fps, x.fingerprint))")
+        params["fps"] = list(query.fingerprints)
+    return " AND ".join(parts), params
+
+
+class FindingsListing(BaseModel):
+    """One screen of findings: the first ``limit`` rows and how many there are in all."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    rows: Any = Field(description="pandas DataFrame of the listed findings, root causes and the worst first")
+    total: int
+    traces: int
+
+
+def findings_listing(con: duckdb.DuckDBPyConnection, query: FindingsQuery, limit: int,
+                     spans: bool = True) -> FindingsListing:
+    """The findings that answer ``query``, counted over all of them and listed up to ``limit``,
+    in SQL: a control on the Failures page never brings every finding into Python."""
+    where, params = findings_condition(query, spans)
+    total, traces = con.execute(f"SELECT count(*), count(DISTINCT trace_id) FROM findings fi WHERE {where}",
+                                params).fetchone() or (0, 0)
+    rows = con.execute(f"SELECT fi.* FROM findings fi WHERE {where} ORDER BY {LISTING_ORDER} LIMIT $limit",
+                       {**params, "limit": limit}).df()
+    return FindingsListing(rows=rows, total=int(total), traces=int(traces))
+
+
+def finding_choices(con: duckdb.DuckDBPyConnection, filters: Filters, spans: bool = True) -> tuple[list[str], list[str]]:
+    """The layers and failure modes among the findings under the sidebar filters."""
+    where, params = findings_condition(FindingsQuery(filters=filters), spans)
+    layers, modes = con.execute(
+        f"SELECT list(DISTINCT layer ORDER BY layer), list(DISTINCT mode ORDER BY mode) FROM findings fi WHERE {where}",
+        params).fetchone() or ([], [])
+    return layers or [], modes or []
+
+
+def trace_findings(con: duckdb.DuckDBPyConnection, trace_id: str, filters: Filters,
+                   spans: bool = True) -> pd.DataFrame:
+    """One trace's findings under the sidebar filters, in the listing's order."""
+    where, params = findings_condition(FindingsQuery(filters=filters), spans)
+    return con.execute(f"SELECT fi.* FROM findings fi WHERE fi.trace_id = $trace_id AND {where} "
+                       f"ORDER BY {LISTING_ORDER}", {**params, "trace_id": trace_id}).df()
+
+
 def price_spans(con: duckdb.DuckDBPyConnection, table: PriceTable) -> None:
     """This connection's ``span_costs`` under a price table (temporary, connection-local)."""
     con.execute("CREATE OR REPLACE TEMP TABLE prices (priority INTEGER, pattern VARCHAR, input_per_mtok DOUBLE, "

@@ -15,7 +15,9 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_MS = 300.0
@@ -45,8 +47,8 @@ class Bench:
         print(f"{what:<58} {ms:9.0f} ms  {mark}", flush=True)
 
 
-def widget(items: object, label: str) -> object:
-    return next(w for w in items if w.label == label)  # type: ignore[attr-defined]
+def widget(items: Any, label: str) -> Any:
+    return next(w for w in items if w.label == label)
 
 
 def main() -> None:
@@ -74,41 +76,44 @@ def main() -> None:
         b.time(f"switch to {path}", page(path))
 
     at.switch_page("pages/failures.py").run()
-    for label in ("Layer", "Failure mode"):
+    def pick_first(label: str) -> None:
         box = widget(at.multiselect, label)
-        b.time(f"failures: {label} filter", lambda box=box: check(box.set_value([box.options[0]]).run()))  # type: ignore[attr-defined]
-    sev = widget(at.multiselect, "Severity")
-    b.time("failures: Severity filter", lambda: check(sev.set_value(["high"]).run()))  # type: ignore[attr-defined]
-    b.time("failures: root causes only", lambda: check(widget(at.toggle, "Root causes only").set_value(True).run()))  # type: ignore[attr-defined]
+        check(box.set_value([box.options[0]]).run())
+
+    for label in ("Layer", "Failure mode", "Severity"):
+        b.time(f"failures: {label} filter", partial(pick_first, label))
+    b.time("failures: root causes only", lambda: check(widget(at.toggle, "Root causes only").set_value(True).run()))
     b.time("failures: group by fingerprint",
-           lambda: check(widget(at.toggle, "Group by error fingerprint").set_value(True).run()))  # type: ignore[attr-defined]
+           lambda: check(widget(at.toggle, "Group by error fingerprint").set_value(True).run()))
     b.time("failures: fingerprint grouping off",
-           lambda: check(widget(at.toggle, "Group by error fingerprint").set_value(False).run()))  # type: ignore[attr-defined]
+           lambda: check(widget(at.toggle, "Group by error fingerprint").set_value(False).run()))
     picker = widget(at.selectbox, "Open trace")
-    other = picker.options[-1]  # type: ignore[attr-defined]
-    b.time("failures: open another trace", lambda: check(picker.set_value(other).run()))  # type: ignore[attr-defined]
+    other = picker.options[-1]
+    b.time("failures: open another trace", lambda: check(picker.set_value(other).run()))
     agent = widget(at.multiselect, "Agent") if any(m.label == "Agent" for m in at.multiselect) else None
     if agent is not None:
-        b.time("sidebar: Agent filter", lambda: check(agent.set_value([agent.options[0]]).run()))  # type: ignore[attr-defined]
-        b.time("sidebar: Agent filter cleared", lambda: check(agent.set_value([]).run()))  # type: ignore[attr-defined]
+        b.time("sidebar: Agent filter", lambda: check(agent.set_value([agent.options[0]]).run()))
+        b.time("sidebar: Agent filter cleared", lambda: check(agent.set_value([]).run()))
 
     at.switch_page("pages/reliability.py").run()
-    b.time("reliability: attempts slider", lambda: check(widget(at.slider, "Attempts per step").set_value(3).run()))  # type: ignore[attr-defined]
-    b.time("reliability: fix a layer", lambda: check(widget(at.selectbox, "Fix a layer").set_value("handoff").run()))  # type: ignore[attr-defined]
-    b.time("reliability: chain length", lambda: check(widget(at.slider, "Chain length (steps)").set_value(12).run()))  # type: ignore[attr-defined]
+    b.time("reliability: attempts slider", lambda: check(widget(at.slider, "Attempts per step").set_value(3).run()))
+    b.time("reliability: fix a layer", lambda: check(widget(at.selectbox, "Fix a layer").set_value("handoff").run()))
+    b.time("reliability: chain length", lambda: check(widget(at.slider, "Chain length (steps)").set_value(12).run()))
 
     at.switch_page("pages/costs.py").run()
+    def enter(label: str, value: float) -> None:
+        check(widget(at.number_input, label).set_value(value).run())
+
     for label, value in (("Runs per month", 50_000), ("Business cost of a failed run (USD)", 25.0),
                          ("Cost of fixing a layer (USD)", 9000.0)):
-        b.time(f"costs: {label}", lambda label=label, value=value: check(
-            widget(at.number_input, label).set_value(value).run()))  # type: ignore[attr-defined]
+        b.time(f"costs: {label}", partial(enter, label, value))
     b.time("costs: apply prices (prices every span again)",
-           lambda: check(widget(at.button, "Apply prices").click().run()), target=False)  # type: ignore[attr-defined]
+           lambda: check(widget(at.button, "Apply prices").click().run()), target=False)
     b.time("costs: rerun after prices", lambda: check(at.run()))
 
     at.switch_page("pages/checklist.py").run()
     item = widget(at.selectbox, "Item")
-    b.time("checklist: pick an item", lambda: check(item.set_value(item.options[-1]).run()))  # type: ignore[attr-defined]
+    b.time("checklist: pick an item", lambda: check(item.set_value(item.options[-1]).run()))
 
     at.switch_page("pages/export.py").run()
     redact = at.toggle[0]
@@ -136,13 +141,13 @@ def main() -> None:
     print("(server-side script time measured with Streamlit AppTest; first loads and one-off renders listed apart)")
 
 
-def check(at: object) -> object:
+def check(at: Any) -> Any:
     """A step that raised or showed an error is not a timing."""
-    if at.exception:  # type: ignore[attr-defined]
-        raise SystemExit(f"the app raised: {[e.message for e in at.exception]}")  # type: ignore[attr-defined]
-    errors = [e.value for e in at.error]  # type: ignore[attr-defined]
+    if at.exception:
+        raise SystemExit(f"the app raised: {[e.message for e in at.exception]}")
+    errors = [e.value for e in at.error]
     if errors:
-        details = [c.value for c in at.code if c.value.split(":")[0].endswith(("Error", "Exception"))]  # type: ignore[attr-defined]
+        details = [c.value for c in at.code if c.value.split(":")[0].endswith(("Error", "Exception"))]
         raise SystemExit(f"the app showed an error: {errors} {details}")
     return at
 

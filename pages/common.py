@@ -19,10 +19,11 @@ import re
 import shutil
 import tempfile
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pandas as pd
@@ -34,13 +35,21 @@ from audit.cost import PriceTable, apply_cost, compute_cost, project
 from audit.db import connect
 from audit.engine import Audit
 from audit.errors import AuditError
-from audit.explore import Filters, filter_options, filtered_findings
+from audit.explore import (
+    Filters,
+    FindingsListing,
+    FindingsQuery,
+    filter_options,
+    finding_choices,
+    findings_listing,
+)
 from audit.fixfirst import fix_first
 from audit.ingest import LoadResult, SourceFile
 from audit.models import AuditReport
 from audit.settings import Settings
 from audit.tempdir import process_alive
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample_traces.csv"
 KEEP_AUDITS = 3  # audits a session keeps for switching back without reloading
@@ -81,6 +90,19 @@ class Dataset:
     is_sample: bool
     has_spans: bool = True  # False: a report-only saved audit (findings and report, no spans)
     saved: bool = False  # a saved audit file, opened read-only and shared by every session
+    memo: dict[tuple[object, ...], object] = field(default_factory=dict)  # reads that depend on the data only
+
+    def remember(self, key: tuple[object, ...], read: Callable[[], T], keep: int = 8) -> T:
+        """A read of this audit's tables, made once per ``key`` (the data never changes; sessions
+        sharing the dataset share the result): a rerun reuses it instead of scanning the spans again.
+        Only the last ``keep`` results of a kind (``key[0]``) stay."""
+        if key not in self.memo:
+            value = read()
+            same_kind = [k for k in self.memo if k[0] == key[0]]
+            for old in same_kind[: max(0, len(same_kind) - keep + 1)]:
+                self.memo.pop(old, None)
+            self.memo[key] = value
+        return self.memo[key]  # type: ignore[return-value]
 
 
 @dataclass
@@ -91,7 +113,6 @@ class Loaded:
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     exports: dict[tuple[str, ...], str | bytes] = field(default_factory=dict)  # rendered files
     views: dict[str, AuditReport] = field(default_factory=dict)  # report per cost setting
-    findings: tuple[Filters, pd.DataFrame] | None = None  # the Failures page's last read, by its filters
 
     @property
     def key(self) -> str:
@@ -339,13 +360,17 @@ def shown_report(loaded: Loaded) -> AuditReport:
     return loaded.views[key]
 
 
-def findings_for(loaded: Loaded, chosen: Filters) -> pd.DataFrame:
-    """The findings under the sidebar filters, read from the database once per audit and
-    filters: moving a control on the Failures page filters this frame, never re-reads. Only
-    the last read is kept (one frame of every finding can be large)."""
-    if loaded.findings is None or loaded.findings[0] != chosen:
-        loaded.findings = (chosen, filtered_findings(loaded.cursor(), chosen, spans=loaded.has_spans))
-    return loaded.findings[1]
+def findings_for(loaded: Loaded, query: FindingsQuery, limit: int) -> FindingsListing:
+    """The Failures page's listing, one SQL query per question (the findings are never all
+    read into Python); the last few answers are kept, so going back to a page is instant."""
+    return loaded.dataset.remember(("findings", query.model_dump_json(), limit),
+                                   lambda: findings_listing(loaded.cursor(), query, limit, loaded.has_spans))
+
+
+def choices_for(loaded: Loaded, chosen: Filters) -> tuple[list[str], list[str]]:
+    """The layers and failure modes the Failures page offers under the sidebar filters."""
+    return loaded.dataset.remember(("choices", chosen.model_dump_json()),
+                                   lambda: finding_choices(loaded.cursor(), chosen, loaded.has_spans))
 
 
 def price_table(loaded: Loaded) -> PriceTable:
@@ -361,7 +386,8 @@ def filters() -> Filters:
 
 def filter_sidebar(loaded: Loaded) -> Filters:
     """Time window, agent, model and step, in the sidebar, kept for the session across pages."""
-    options = filter_options(loaded.cursor(), spans=loaded.has_spans)
+    options = loaded.dataset.remember(("filter_options",),
+                                      lambda: filter_options(loaded.cursor(), spans=loaded.has_spans))
     k = loaded.key[:12]
     # once filters were used, the box stays open: a changing `expanded` re-creates it, and a
     # slider moved back to the full range would fold the box away under the user's hand

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from audit import charts
 from audit.cost import PriceTable, unpriced_note
-from audit.explore import breakdown
+from audit.explore import Filters, breakdown
 from audit.exports import money as usd
 from audit.settings import describe_validation_error
 from pages.common import (
@@ -50,6 +50,12 @@ def price_editor(loaded, inputs: CostInputs) -> None:  # type: ignore[no-untyped
                 st.rerun()
             except ValidationError as e:
                 st.error(f"**Invalid price table.** {md_text(describe_validation_error(e))}")
+
+
+def breakdown_of(loaded, table: PriceTable, by: str, chosen: Filters) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    """The breakdown, computed once per prices and filters (it scans every span)."""
+    key = ("breakdown", by, table.model_dump_json(), chosen.model_dump_json())
+    return loaded.dataset.remember(key, lambda: breakdown(loaded.cursor(), table, by, chosen))  # type: ignore[arg-type]
 
 
 def page() -> None:
@@ -112,7 +118,7 @@ def page() -> None:
         st.caption("Narrowed by the sidebar filters.")
     table = price_table(loaded)
     for by, tab in zip(("model", "step"), st.tabs(["By model", "By step"]), strict=True):
-        frame = breakdown(loaded.cursor(), table, by, filters())  # type: ignore[arg-type]
+        frame = breakdown_of(loaded, table, by, filters())
         tab.dataframe(frame, width="stretch", hide_index=True, column_config={
             "cost_usd": st.column_config.NumberColumn("cost (USD)", format="$%.4f"),
             "error_rate": st.column_config.NumberColumn("error rate", format="percent"),

@@ -10,10 +10,11 @@ import streamlit as st
 
 from audit import charts
 from audit.db import table_names
-from audit.explore import present, span_cost, trace_exists, trace_tree, visible_rows
+from audit.explore import FindingsQuery, present, span_cost, trace_exists, trace_findings, trace_tree, visible_rows
 from audit.exports import money
-from audit.fingerprints import findings_of, fingerprint_frame
+from audit.fingerprints import fingerprint_frame
 from pages.common import (
+    choices_for,
     current,
     filters,
     findings_for,
@@ -43,7 +44,7 @@ def page() -> None:
     """The page, top to bottom."""
     loaded = current()
     cur = loaded.cursor()
-    findings = findings_for(loaded, filters())
+    layer_choices, mode_choices = choices_for(loaded, filters())
 
     st.title("Failures")
     wanted = st.query_params.get("trace")
@@ -56,8 +57,8 @@ def page() -> None:
 
     with st.container(border=True):
         c1, c2, c3, c4 = st.columns(4)
-        layers = c1.multiselect("Layer", sorted(findings["layer"].unique()))
-        modes = c2.multiselect("Failure mode", sorted(findings["mode"].unique()))
+        layers = c1.multiselect("Layer", layer_choices)
+        modes = c2.multiselect("Failure mode", mode_choices)
         severities = c3.multiselect("Severity", ["high", "medium", "low"])
         only_primary = c4.toggle("Root causes only", value=False, help="One primary finding per failed trace")
         search = st.text_input("Open a trace by id", placeholder="paste a trace id", key="trace_search")
@@ -68,35 +69,35 @@ def page() -> None:
         else:
             st.warning(f"No trace {md_code(search.strip())} in this dataset.")
 
-    view = findings
-    for column, values in (("layer", layers), ("mode", modes), ("severity", severities)):
-        if values:
-            view = view[view[column].isin(values)]
-    if only_primary:
-        view = view[view["primary"]]
+    fingerprints: tuple[str, ...] = ()
     if st.toggle("Group by error fingerprint", key="group_by_fingerprint",
                  help="Same layer, mode, step and message once ids, numbers, quoted values, paths are masked"):
         groups = fingerprint_frame(loaded.dataset.report.fingerprints)
         grouped = st.dataframe(groups, width="stretch", height=280, hide_index=True, on_select="rerun",
                                selection_mode="multi-row", key="fingerprint_table")
-        if grouped and grouped.selection.rows and "finding_fingerprints" not in table_names(cur):
+        picked_groups = [r for r in (grouped.selection.rows if grouped and grouped.selection else [])
+                         if r < len(groups)]
+        if picked_groups and "finding_fingerprints" not in table_names(cur):
             st.caption("This saved audit does not keep which finding has which fingerprint: the list below is not "
                        "narrowed.")
-        elif grouped and grouped.selection.rows:  # narrow the findings below to the chosen fingerprints
-            view = findings_of(cur, view, groups.iloc[grouped.selection.rows]["fingerprint"].tolist())
+        elif picked_groups:  # narrow the findings below to the chosen fingerprints
+            fingerprints = tuple(groups.iloc[picked_groups]["fingerprint"].tolist())
 
-    shown = min(len(view), MAX_ROWS)
-    st.caption(f"{len(view):,} findings · {view['trace_id'].nunique():,} traces"
+    query = FindingsQuery(filters=filters(), layers=tuple(layers), modes=tuple(modes), severities=tuple(severities),
+                          primary_only=only_primary, fingerprints=fingerprints)
+    found = findings_for(loaded, query, MAX_ROWS)
+    shown = min(found.total, MAX_ROWS)
+    st.caption(f"{found.total:,} findings · {found.traces:,} traces"
                + (" · narrowed by the sidebar filters" if filters().active else "")
                + (f" · the first {shown:,} are listed; narrow the filters or export the CSV for all"
-                  if len(view) > shown else ""))
-    listed = view.head(MAX_ROWS).reset_index(drop=True)
+                  if found.total > shown else ""))
+    listed = found.rows.reset_index(drop=True)
     trace_ids = list(dict.fromkeys(listed["trace_id"].tolist()))
     chosen: str | None = st.session_state.get("trace_choice")
     if chosen not in trace_ids and not (chosen and trace_exists(cur, chosen, loaded.has_spans)):
         chosen = trace_ids[0] if trace_ids else None
     if chosen is None:
-        st.info("No findings match these filters." if not findings.empty else
+        st.info("No findings match these filters." if layer_choices else
                 "No findings: no trace shows a coordination failure. Open a trace by id above.")
         st.stop()
     st.session_state["trace_choice"] = chosen
@@ -127,7 +128,14 @@ def page() -> None:
     if picked_trace != chosen:  # the picker drives the table
         choose_trace(picked_trace)
         st.rerun()
-    trace_view(loaded, cur, chosen, findings[findings["trace_id"] == chosen])
+    trace_view(loaded, cur, chosen, trace_findings_of(loaded, chosen))
+
+
+def trace_findings_of(loaded, trace_id: str) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    """The open trace's findings under the sidebar filters, read once per trace and filters."""
+    chosen = filters()
+    return loaded.dataset.remember(("trace_findings", trace_id, chosen.model_dump_json()),
+                                   lambda: trace_findings(loaded.cursor(), trace_id, chosen, loaded.has_spans))
 
 
 def trace_view(loaded, cur, trace_id: str, trace_findings: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
@@ -138,7 +146,7 @@ def trace_view(loaded, cur, trace_id: str, trace_findings: pd.DataFrame) -> None
         no_spans_note("The span tree and timeline of a trace")
         trace_findings_list(trace_findings)
         return
-    tree = trace_tree(cur, trace_id)
+    tree = loaded.dataset.remember(("trace_tree", trace_id), lambda: trace_tree(cur, trace_id))
     finding_spans = set(trace_findings["span_id"])
     has_children = set(tree["parent_span_id"].dropna())
     collapsible = [s for s in tree["span_id"] if s in has_children]

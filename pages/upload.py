@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from audit.errors import AuditError, InputFileError
@@ -98,9 +99,9 @@ def page() -> None:
                 with st.expander(f"All {len(unmapped):,} unmapped attribute names"):
                     st.code("\n".join(unmapped), language=None)
         db = loaded.db()
-        st.dataframe(db.spans_preview(200), width="stretch", height=300)
+        st.dataframe(spans_preview(loaded), width="stretch", height=300)
 
-        quarantine = db.quarantine_frame()
+        quarantine = loaded.dataset.remember(("quarantine",), db.quarantine_frame)
         st.subheader(f"Quarantined rows ({len(quarantine):,})")
         if quarantine.empty:
             st.success("Every row met the trace contract.")
@@ -112,6 +113,11 @@ def page() -> None:
                 st.caption("The first 5,000 are listed; the download has them all.")
             st.download_button("Download quarantined rows (CSV)", frame_download(quarantine),
                                file_name="quarantine.csv", mime="text/csv")
+
+
+def spans_preview(loaded: Loaded) -> pd.DataFrame:
+    """The first spans, read once per audit (ordering millions of spans on every rerun is not free)."""
+    return loaded.dataset.remember(("spans_preview",), lambda: loaded.db().spans_preview(200))
 
 
 def saved_audit_chooser() -> None:
@@ -150,7 +156,7 @@ def saved_receipt(loaded: Loaded) -> None:
         st.caption(f"{md_text(source.name)}: {md_text(source.format)}, {source.rows_loaded:,} rows loaded, "
                    f"{source.rows_quarantined:,} quarantined")
     if loaded.has_spans:
-        st.dataframe(loaded.db().spans_preview(200), width="stretch", height=300)
+        st.dataframe(spans_preview(loaded), width="stretch", height=300)
 
 
 with guarded():
