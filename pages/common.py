@@ -46,6 +46,7 @@ from audit.explore import (
 from audit.fixfirst import fix_first
 from audit.ingest import LoadResult, SourceFile
 from audit.models import AuditReport
+from audit.progress import Progress, no_progress, scaled
 from audit.settings import Settings
 from audit.tempdir import process_alive
 
@@ -192,25 +193,27 @@ def upload_dir() -> Path:
     return mine
 
 
-def _audit(files: list[tuple[str, bytes]], mapping: dict[str, str], settings: Settings, input_format: str | None,
-           key: str, is_sample: bool, status: object | None = None) -> Dataset:
-    """Load and audit files into a new in-memory database; the files live on disk only while loading."""
-    def say(label: str) -> None:
-        if status is not None:
-            status.update(label=label)  # type: ignore[attr-defined]
+WRITE_CHUNK = 64 * 1024 * 1024  # an upload is written in slices: progress, and no second copy of its bytes
 
+
+def _audit(files: list[tuple[str, bytes]], mapping: dict[str, str], settings: Settings, input_format: str | None,
+           key: str, is_sample: bool, progress: Progress = no_progress) -> Dataset:
+    """Load and audit files into a new in-memory database; the files live on disk only while loading.
+    ``progress`` hears of each stage: writing the files, pre-check, loading rows, facts, rules, report."""
     with tempfile.TemporaryDirectory(dir=upload_dir()) as tmp:
         sources = []
+        total, written = sum(len(data) for _, data in files) or 1, 0
         for i, (name, data) in enumerate(files):
             path = Path(tmp) / f"{i}-{Path(name).name}"
-            path.write_bytes(data)
+            with path.open("wb") as fh, memoryview(data) as view:  # slices of a memoryview copy nothing
+                for start in range(0, len(view), WRITE_CHUNK):
+                    progress(f"Writing {Path(name).name} to disk", 0.05 * written / total)
+                    written += fh.write(view[start:start + WRITE_CHUNK])
             sources.append(SourceFile(path=path, name=Path(name).name))
-        say(f"Loading {len(sources)} file(s) into DuckDB…")
         audit = Audit(connect(settings=settings), settings)
         try:
-            results = audit.load(sources, mapping, input_format)
-            say("Classifying failures, computing reliability and cost…")
-            report = audit.run()
+            results = audit.load(sources, mapping, input_format, scaled(progress, 0.05, 0.40))
+            report = audit.run(progress=scaled(progress, 0.40, 1.0))
         except BaseException:
             audit.con.close()
             raise
@@ -239,17 +242,24 @@ def audit_files(files: list[tuple[str, bytes]], mapping: dict[str, str] | None =
     """
     mapping = mapping or {}
     settings = settings or Settings()
-    key = content_key(files, mapping, settings) + (input_format or "")
+    key = content_key(files, mapping, settings) + (input_format or "")  # hashes the bytes in place: no copy
     audits = session_audits().by_key
     if key in audits:
         return audits[key]
-    with st.status("Loading and auditing…", expanded=False) as status:
+    size = sum(len(data) for _, data in files)
+    with st.status(f"Loading and auditing {size / 1e6:,.1f} MB…", expanded=True) as status:
+        bar = st.progress(0.0, text="Writing the files to disk")
+
+        def show(stage: str, done: float) -> None:
+            bar.progress(min(max(done, 0.0), 1.0), text=f"{stage} ({done:.0%})")
+
         try:
-            dataset = _audit(files, mapping, settings, input_format, key, False, status)
+            dataset = _audit(files, mapping, settings, input_format, key, False, show)
         except BaseException:
             status.update(label="Could not load these files", state="error")
             raise
-        status.update(label=f"Audited {dataset.report.summary.traces:,} traces", state="complete")
+        bar.progress(1.0, text="Done")
+        status.update(label=f"Audited {dataset.report.summary.traces:,} traces", state="complete", expanded=False)
     loaded = audits[key] = Loaded(dataset)
     while len(audits) > KEEP_AUDITS:
         oldest = next(iter(audits))
