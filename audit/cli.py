@@ -15,6 +15,7 @@ from typing import Any
 from audit import __version__
 from audit.engine import Audit
 from audit.errors import AuditError
+from audit.explore import save_rollup
 from audit.exports import percent, render
 from audit.importers import FORMATS
 from audit.ingest import SourceFile
@@ -180,6 +181,7 @@ def _report(args: argparse.Namespace) -> int:
     report = audit.run(redact=args.redact)
     if args.db is not None:  # the app opens the file at once, without running the audit again
         save_report(audit.con, report)
+        save_rollup(audit.con)
     if args.format == "csv":  # the findings themselves: every one, written by DuckDB
         _write_findings_csv(audit, args.output, args.redact)
     else:

@@ -32,16 +32,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.charts import LAYER_COLOURS
 from audit.cost import PriceTable, apply_cost, compute_cost, project
-from audit.db import connect
+from audit.db import connect, table_names
 from audit.engine import Audit
 from audit.errors import AuditError
 from audit.explore import (
+    ROLLUP_TABLE,
     Filters,
     FindingsListing,
     FindingsQuery,
     filter_options,
     finding_choices,
     findings_listing,
+    span_rollup,
 )
 from audit.fixfirst import fix_first
 from audit.ingest import LoadResult, SourceFile
@@ -92,6 +94,10 @@ class Dataset:
     has_spans: bool = True  # False: a report-only saved audit (findings and report, no spans)
     saved: bool = False  # a saved audit file, opened read-only and shared by every session
     memo: dict[tuple[object, ...], object] = field(default_factory=dict)  # reads that depend on the data only
+
+    def memo_tables(self) -> set[str]:
+        """The tables of the audit's database, read once."""
+        return self.remember(("tables",), lambda: table_names(self.audit.con.cursor()))
 
     def remember(self, key: tuple[object, ...], read: Callable[[], T], keep: int = 8) -> T:
         """A read of this audit's tables, made once per ``key`` (the data never changes; sessions
@@ -213,11 +219,15 @@ def _audit(files: list[tuple[str, bytes]], mapping: dict[str, str], settings: Se
         audit = Audit(connect(settings=settings), settings)
         try:
             results = audit.load(sources, mapping, input_format, scaled(progress, 0.05, 0.40))
-            report = audit.run(progress=scaled(progress, 0.40, 1.0))
+            report = audit.run(progress=scaled(progress, 0.40, 0.98))
+            progress("Summing the spans for the cost breakdowns", 0.98)
+            rollup = span_rollup(audit.con)  # from the audit's own span costs: no pricing again
         except BaseException:
             audit.con.close()
             raise
-    return Dataset(key, [s.name for s in sources], audit, report, results, is_sample)
+    dataset = Dataset(key, [s.name for s in sources], audit, report, results, is_sample)
+    dataset.memo[("rollup", audit.prices.model_dump_json())] = rollup
+    return dataset
 
 
 @st.cache_resource(show_spinner="Auditing the bundled sample…", max_entries=2)
@@ -381,6 +391,16 @@ def choices_for(loaded: Loaded, chosen: Filters) -> tuple[list[str], list[str]]:
     """The layers and failure modes the Failures page offers under the sidebar filters."""
     return loaded.dataset.remember(("choices", chosen.model_dump_json()),
                                    lambda: finding_choices(loaded.cursor(), chosen, loaded.has_spans))
+
+
+def rollup_of(loaded: Loaded, table: PriceTable) -> pd.DataFrame | str:
+    """The spans summed by model, step, agent and latency bin under ``table``: the saved
+    audit's own ``span_rollup`` table for its prices, else made once per price table (pricing
+    every span again: half a minute at 10M spans)."""
+    if table == loaded.dataset.audit.prices and ROLLUP_TABLE in loaded.dataset.memo_tables():
+        return ROLLUP_TABLE
+    return loaded.dataset.remember(("rollup", table.model_dump_json()), lambda: span_rollup(loaded.cursor(), table),
+                                   keep=2)
 
 
 def price_table(loaded: Loaded) -> PriceTable:

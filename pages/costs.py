@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from audit import charts
 from audit.cost import PriceTable, unpriced_note
-from audit.explore import Filters, breakdown
+from audit.explore import Filters, breakdown, rollup_breakdown
 from audit.exports import money as usd
 from audit.settings import describe_validation_error
 from pages.common import (
@@ -24,6 +24,7 @@ from pages.common import (
     md_text,
     no_spans_note,
     price_table,
+    rollup_of,
     set_cost_inputs,
     shown_report,
 )
@@ -53,9 +54,14 @@ def price_editor(loaded, inputs: CostInputs) -> None:  # type: ignore[no-untyped
 
 
 def breakdown_of(loaded, table: PriceTable, by: str, chosen: Filters) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    """The breakdown, computed once per prices and filters (it scans every span)."""
+    """The breakdown from the audit's rollup (a few thousand rows, read once per price table),
+    so agent, model and step filters answer at once at any size. A time window needs the spans
+    themselves: that breakdown is computed once per window and kept."""
     key = ("breakdown", by, table.model_dump_json(), chosen.model_dump_json())
-    return loaded.dataset.remember(key, lambda: breakdown(loaded.cursor(), table, by, chosen))  # type: ignore[arg-type]
+    if chosen.start or chosen.end:
+        return loaded.dataset.remember(key, lambda: breakdown(loaded.cursor(), table, by, chosen))  # type: ignore[arg-type]
+    rollup = rollup_of(loaded, table)
+    return loaded.dataset.remember(key, lambda: rollup_breakdown(loaded.cursor(), rollup, by, chosen))  # type: ignore[arg-type]
 
 
 def page() -> None:
@@ -114,8 +120,9 @@ def page() -> None:
     if not loaded.has_spans:
         no_spans_note("The cost and latency of each model and step")
         return
-    if filters().active:
-        st.caption("Narrowed by the sidebar filters.")
+    st.caption(("Narrowed by the sidebar filters. " if filters().active else "")
+               + ("p50 and p95 are read from latency bins 2% wide." if not (filters().start or filters().end)
+                  else ""))
     table = price_table(loaded)
     for by, tab in zip(("model", "step"), st.tabs(["By model", "By step"]), strict=True):
         frame = breakdown_of(loaded, table, by, filters())

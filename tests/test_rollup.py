@@ -1,0 +1,75 @@
+"""The Costs page's breakdowns from the span rollup equal the breakdowns over the spans: sums
+exactly, p50 and p95 within the latency bin's 2.2%, under agent, model and step filters."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from audit import explore
+from audit.cli import main
+from audit.cost import load_prices
+from audit.engine import Audit
+from audit.ingest import SourceFile
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "data" / "sample_traces.csv"
+SUMS = ["spans", "errors", "input_tokens", "output_tokens", "unpriced_spans"]
+BIN = 2 ** (1 / (2 * explore.DURATION_BINS_PER_DOUBLING))  # half a bin: the furthest a percentile can be
+
+
+@pytest.fixture(scope="module")
+def audit() -> Audit:
+    audit = Audit.open()
+    audit.load([SourceFile.of(SAMPLE)])
+    audit.run()
+    return audit
+
+
+def nth_duration(con: duckdb.DuckDBPyConnection, by: str, key: str, q: float) -> float:
+    """The order statistic the bins stand for: the smallest duration with at least q of the spans at or below it."""
+    column = "coalesce(model, '(no model)')" if by == "model" else "name"
+    durations = sorted(r[0] for r in con.execute(f"SELECT duration_ms FROM span_facts WHERE {column} = ?",
+                                                 [key]).fetchall())
+    return float(durations[math.ceil(q * len(durations)) - 1])
+
+
+@pytest.mark.parametrize("by", ["model", "step"])
+@pytest.mark.parametrize("filters", [explore.Filters(), explore.Filters(agents=("researcher", "writer")),
+                                     explore.Filters(steps=("ChatOpenAI",))], ids=["all", "agents", "step"])
+def test_the_rollup_breakdown_equals_the_spans(audit: Audit, by: str, filters: explore.Filters) -> None:
+    con = audit.con.cursor()
+    exact = explore.breakdown(con, load_prices(), by, filters).set_index(by).sort_index()  # type: ignore[arg-type]
+    rollup = explore.span_rollup(con, load_prices())
+    assert len(rollup) < len(con.execute("SELECT * FROM span_facts").fetchall()) / 2  # a summary, not the spans
+    binned = explore.rollup_breakdown(con, rollup, by, filters).set_index(by).sort_index()  # type: ignore[arg-type]
+    assert not exact.empty and list(binned.index) == list(exact.index)
+    pd.testing.assert_frame_equal(binned[SUMS], exact[SUMS], check_dtype=False)
+    for column in ("cost_usd", "total_ms", "error_rate"):
+        assert binned[column].to_numpy() == pytest.approx(exact[column].to_numpy(), rel=1e-9, abs=1e-12)
+    if filters == explore.Filters():
+        for key in exact.index:
+            for q, column in ((0.5, "p50_ms"), (0.95, "p95_ms")):
+                truth = 1 + nth_duration(con, by, str(key), q)
+                assert 1 / BIN <= (1 + binned.loc[key, column]) / truth <= BIN, (key, column)
+
+
+def test_a_time_window_is_refused_by_the_rollup(audit: Audit) -> None:
+    con = audit.con.cursor()
+    first = con.execute("SELECT min(start_time) FROM span_facts").fetchone()[0]  # type: ignore[index]
+    with pytest.raises(ValueError, match="time window"):
+        explore.rollup_breakdown(con, explore.span_rollup(con, load_prices()), "step", explore.Filters(start=first))
+
+
+def test_the_cli_db_file_keeps_the_rollup_of_its_prices(audit: Audit, tmp_path: Path) -> None:
+    db = tmp_path / "a.duckdb"
+    assert main(["report", str(SAMPLE), "--db", str(db), "-o", str(tmp_path / "r.json")]) == 0
+    saved, _ = Audit.open_saved(db)
+    con = saved.con.cursor()
+    from_file = explore.rollup_breakdown(con, explore.ROLLUP_TABLE, "step", explore.Filters())
+    fresh = explore.rollup_breakdown(con, explore.span_rollup(con, load_prices()), "step", explore.Filters())
+    pd.testing.assert_frame_equal(from_file, fresh)
