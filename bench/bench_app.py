@@ -90,10 +90,20 @@ def main() -> None:
     picker = widget(at.selectbox, "Open trace")
     other = picker.options[-1]
     b.time("failures: open another trace", lambda: check(picker.set_value(other).run()))
-    agent = widget(at.multiselect, "Agent") if any(m.label == "Agent" for m in at.multiselect) else None
-    if agent is not None:
-        b.time("sidebar: Agent filter", lambda: check(agent.set_value([agent.options[0]]).run()))
-        b.time("sidebar: Agent filter cleared", lambda: check(agent.set_value([]).run()))
+    # AppTest does not list the sidebar's widgets here: the Agent filter is set through its key
+    agent_key = "f_agent_" + at.session_state["loaded"].key[:12]
+    first_agent = next((s.agent for s in at.session_state["loaded"].dataset.report.reliability.steps if s.agent), None)
+
+    def sidebar_agent(values: list[str]) -> None:
+        at.session_state[agent_key] = values
+        check(at.run())
+
+    if first_agent:
+        b.time("sidebar: Agent filter (Failures)", partial(sidebar_agent, [first_agent]))
+        at.switch_page("pages/costs.py").run()
+        b.time("sidebar: Agent filter (Costs)", partial(sidebar_agent, []))
+        b.time("sidebar: Agent filter again (Costs)", partial(sidebar_agent, [first_agent]))
+        sidebar_agent([])
 
     at.switch_page("pages/reliability.py").run()
     b.time("reliability: attempts slider", lambda: check(widget(at.slider, "Attempts per step").set_value(3).run()))

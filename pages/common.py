@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,6 +54,8 @@ from audit.settings import Settings
 from audit.tempdir import process_alive
 
 T = TypeVar("T")
+_MISSING = object()
+_MEMO_LOCK = threading.Lock()
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample_traces.csv"
 KEEP_AUDITS = 3  # audits a session keeps for switching back without reloading
@@ -103,13 +106,16 @@ class Dataset:
         """A read of this audit's tables, made once per ``key`` (the data never changes; sessions
         sharing the dataset share the result): a rerun reuses it instead of scanning the spans again.
         Only the last ``keep`` results of a kind (``key[0]``) stay."""
-        if key not in self.memo:
-            value = read()
+        found = self.memo.get(key, _MISSING)
+        if found is not _MISSING:
+            return found  # type: ignore[return-value]
+        value = read()  # outside the lock: two sessions may read at once, one result is kept
+        with _MEMO_LOCK:  # sessions of a shared dataset run on their own threads
             same_kind = [k for k in self.memo if k[0] == key[0]]
             for old in same_kind[: max(0, len(same_kind) - keep + 1)]:
                 self.memo.pop(old, None)
             self.memo[key] = value
-        return self.memo[key]  # type: ignore[return-value]
+        return value
 
 
 @dataclass
@@ -374,6 +380,8 @@ def shown_report(loaded: Loaded) -> AuditReport:
             cur = loaded.cursor()  # prices into this cursor's own temporary tables
             cost = compute_cost(cur, inputs.prices, settings)
             ranked = fix_first(cur, cost)
+            # the Costs breakdowns under these prices, from the span costs just made (not priced twice)
+            loaded.dataset.remember(("rollup", inputs.prices.model_dump_json()), lambda: span_rollup(cur), keep=2)
         cost = project(cost, inputs.monthly_runs, inputs.business_cost_per_failure_usd, inputs.engineering_cost_usd,
                        settings.payback_horizon_months)
         loaded.views[key] = apply_cost(base.model_copy(update={"fix_first": ranked}), cost)
