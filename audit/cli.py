@@ -15,7 +15,7 @@ from typing import Any
 from audit import __version__
 from audit.engine import Audit
 from audit.errors import AuditError
-from audit.explore import save_rollup
+from audit.explore import save_rollup, save_trace_index
 from audit.exports import percent, render
 from audit.importers import FORMATS
 from audit.ingest import SourceFile
@@ -182,6 +182,7 @@ def _report(args: argparse.Namespace) -> int:
     if args.db is not None:  # the app opens the file at once, without running the audit again
         save_report(audit.con, report)
         save_rollup(audit.con)
+        save_trace_index(audit.con)
     if args.format == "csv":  # the findings themselves: every one, written by DuckDB
         _write_findings_csv(audit, args.output, args.redact)
     else:

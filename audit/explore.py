@@ -275,7 +275,7 @@ TRACE_TREE_SQL = f"""
 WITH RECURSIVE t AS (
     SELECT f.*, s.input, s.output, s.metadata, s.extra, s.cost_usd AS recorded_cost
     FROM span_facts f JOIN spans s ON s.trace_id = f.trace_id AND s.span_id = f.span_id
-    WHERE f.trace_id = $trace_id
+    WHERE f.trace_id = $trace_id {{indexed}}
 ), numbered AS (  -- attempt n of an invocation: a first run and the retries that follow it
     SELECT *, row_number() OVER (PARTITION BY step_key, invocation ORDER BY start_time, span_id) AS attempt_no
     FROM (SELECT *, sum(CASE WHEN is_retry THEN 0 ELSE 1 END) OVER (
@@ -301,10 +301,24 @@ ORDER BY p.path NULLS LAST, n.start_time, n.span_id
 """
 
 
-def trace_tree(con: duckdb.DuckDBPyConnection, trace_id: str) -> pd.DataFrame:
+TRACE_INDEX = "trace_index"
+INDEXED = f"AND f.rowid IN (SELECT rid FROM {TRACE_INDEX} WHERE trace_id = $trace_id)"
+
+
+def save_trace_index(con: duckdb.DuckDBPyConnection) -> None:
+    """Where each trace's rows of ``span_facts`` are: the facts are not stored in trace order,
+    so finding one trace reads every row (0.4 s at 10M spans); this narrow table, sorted by
+    trace, is found through its zone maps and leads to the rows by ``rowid`` (20 ms). Made
+    after the audit, valid while ``span_facts`` is not rebuilt (a saved or uploaded audit)."""
+    con.execute(f"CREATE OR REPLACE TABLE {TRACE_INDEX} AS SELECT trace_id, rowid AS rid FROM span_facts "
+                "ORDER BY trace_id")
+
+
+def trace_tree(con: duckdb.DuckDBPyConnection, trace_id: str, indexed: bool = False) -> pd.DataFrame:
     """One trace's spans in tree order (a parent, then its children by start), with depth,
-    numbered attempts and everything the span detail shows."""
-    return con.execute(TRACE_TREE_SQL, {"trace_id": trace_id}).df()
+    numbered attempts and everything the span detail shows. ``indexed``: look the trace up
+    through ``trace_index`` (``save_trace_index``)."""
+    return con.execute(TRACE_TREE_SQL.replace("{indexed}", INDEXED if indexed else ""), {"trace_id": trace_id}).df()
 
 
 def trace_exists(con: duckdb.DuckDBPyConnection, trace_id: str, spans: bool = True) -> bool:

@@ -44,6 +44,7 @@ from audit.explore import (
     filter_options,
     finding_choices,
     findings_listing,
+    save_trace_index,
     span_rollup,
 )
 from audit.fixfirst import fix_first
@@ -228,6 +229,7 @@ def _audit(files: list[tuple[str, bytes]], mapping: dict[str, str], settings: Se
             report = audit.run(progress=scaled(progress, 0.40, 0.98))
             progress("Summing the spans for the cost breakdowns", 0.98)
             rollup = span_rollup(audit.con)  # from the audit's own span costs: no pricing again
+            save_trace_index(audit.con)
         except BaseException:
             audit.con.close()
             raise

@@ -10,7 +10,16 @@ import streamlit as st
 
 from audit import charts
 from audit.db import table_names
-from audit.explore import FindingsQuery, present, span_cost, trace_exists, trace_findings, trace_tree, visible_rows
+from audit.explore import (
+    TRACE_INDEX,
+    FindingsQuery,
+    present,
+    span_cost,
+    trace_exists,
+    trace_findings,
+    trace_tree,
+    visible_rows,
+)
 from audit.exports import money
 from audit.fingerprints import fingerprint_frame
 from pages.common import (
@@ -146,7 +155,8 @@ def trace_view(loaded, cur, trace_id: str, trace_findings: pd.DataFrame) -> None
         no_spans_note("The span tree and timeline of a trace")
         trace_findings_list(trace_findings)
         return
-    tree = loaded.dataset.remember(("trace_tree", trace_id), lambda: trace_tree(cur, trace_id))
+    indexed = TRACE_INDEX in loaded.dataset.memo_tables()
+    tree = loaded.dataset.remember(("trace_tree", trace_id), lambda: trace_tree(cur, trace_id, indexed))
     finding_spans = set(trace_findings["span_id"])
     has_children = set(tree["parent_span_id"].dropna())
     collapsible = [s for s in tree["span_id"] if s in has_children]
