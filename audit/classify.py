@@ -13,7 +13,7 @@ import duckdb
 
 from audit.errors import RuleDefinitionError
 from audit.facts import build_facts
-from audit.progress import Progress, no_progress
+from audit.progress import Progress, no_progress, scaled
 from audit.rules.base import RuleSpec
 from audit.settings import Settings
 
@@ -28,8 +28,7 @@ def classify(con: duckdb.DuckDBPyConnection, rules: list[RuleSpec], settings: Se
     Raises:
         RuleDefinitionError: a rule's SQL does not run against the facts tables.
     """
-    progress("Deriving the span and trace facts", 0.0)
-    build_facts(con)
+    build_facts(con, scaled(progress, 0.0, 0.5))
     con.execute(
         "CREATE OR REPLACE TABLE raw_findings (rule_id VARCHAR, trace_id VARCHAR, span_id VARCHAR, "
         "evidence VARCHAR, recovered BOOLEAN)"

@@ -59,11 +59,13 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            page.goto(f"http://127.0.0.1:{args.port}/upload", timeout=120_000)
-            page.get_by_text("Drag and drop files here").wait_for(timeout=120_000)
+            page.goto(f"http://127.0.0.1:{args.port}", timeout=120_000)
+            page.locator("h1", has_text="Overview").wait_for(timeout=120_000)
+            page.locator("[data-testid='stSidebar'] [data-testid='stPageLink'] a", has_text="Upload").first.click()
+            page.locator("h1", has_text="Upload traces").wait_for(timeout=120_000)
             print(f"uploading {args.file} ({args.file.stat().st_size / 1e9:.2f} GB) ...", flush=True)
             start = time.perf_counter()
-            page.locator("input[type=file]").first.set_input_files(str(args.file))
+            page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(args.file))
             done = page.get_by_text("Audited ", exact=False).first
             failed = page.get_by_text("Could not load these files")
             deadline = start + args.timeout_min * 60

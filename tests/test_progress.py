@@ -14,7 +14,7 @@ from audit.progress import scaled
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample_traces.csv"
-STAGES = ("Pre-checking", "Loading the rows", "Deriving the span and trace facts", "Running rule",
+STAGES = ("Pre-checking", "Loading the rows", "Deriving the span facts: agents", "Deriving the span facts: stage 1", "Deriving the trace facts", "Running rule",
           "Computing reliability", "Computing cost", "Scoring the checklist", "Writing the report")
 
 
