@@ -132,7 +132,7 @@ def saved_audit_chooser() -> None:
                "server, opened read-only: no upload, no re-audit.")
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
     chosen = c1.selectbox("Saved audit", paths, format_func=lambda p: p.name, key="saved_audit_path")
-    if c2.button("Open", key="open_saved_audit", width="stretch") and chosen is not None:
+    if c2.button("Open this audit", key="open_saved_audit", width="stretch") and chosen is not None:
         try:
             loaded = open_saved(chosen)
         except (AuditError, OSError) as e:

@@ -180,7 +180,7 @@ def test_the_upload_page_offers_only_the_servers_saved_audits(saved, monkeypatch
     box = next(s for s in at.selectbox if s.label == "Saved audit")
     assert sorted(Path(o).name for o in box.options) == ["full.duckdb", "report_only.duckdb"]
     box.set_value(report_only).run()
-    next(b for b in at.button if b.label == "Open").click().run()
+    next(b for b in at.button if b.label == "Open this audit").click().run()
     assert not at.exception and not at.error
     assert not at.session_state["loaded"].has_spans
 
