@@ -110,6 +110,11 @@ LISTING_ORDER = ('fi."primary" DESC, CASE fi.severity WHEN \'high\' THEN 0 WHEN 
                  "fi.trace_id, fi.start_time, fi.span_id, fi.rule_id")
 
 
+LISTING_COLUMNS = ", ".join(f'fi."{c}"' for c in ("trace_id", "span_id", "rule_id", "layer", "mode", "severity",
+                                                   "primary", "recovered", "silenced", "step", "evidence"))
+"""What a listing shows (the wide title and remedy are read for the open trace only)."""
+
+
 def findings_condition(query: FindingsQuery, spans: bool = True) -> tuple[str, dict[str, Any]]:
     """A WHERE condition over ``findings`` (as ``fi``) with its bound parameters. A finding
     carries its span's step, agent and start, so only the model filter looks at the spans
@@ -151,8 +156,8 @@ def findings_listing(con: duckdb.DuckDBPyConnection, query: FindingsQuery, limit
     where, params = findings_condition(query, spans)
     total, traces = con.execute(f"SELECT count(*), count(DISTINCT trace_id) FROM findings fi WHERE {where}",
                                 params).fetchone() or (0, 0)
-    rows = con.execute(f"SELECT fi.* FROM findings fi WHERE {where} ORDER BY {LISTING_ORDER} LIMIT $limit",
-                       {**params, "limit": limit}).df()
+    rows = con.execute(f"SELECT {LISTING_COLUMNS} FROM findings fi WHERE {where} ORDER BY {LISTING_ORDER} "
+                       "LIMIT $limit", {**params, "limit": limit}).df()
     return FindingsListing(rows=rows, total=int(total), traces=int(traces))
 
 

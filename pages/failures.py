@@ -103,8 +103,13 @@ def page() -> None:
     listed = found.rows.reset_index(drop=True)
     trace_ids = list(dict.fromkeys(listed["trace_id"].tolist()))
     chosen: str | None = st.session_state.get("trace_choice")
-    if chosen not in trace_ids and not (chosen and trace_exists(cur, chosen, loaded.has_spans)):
-        chosen = trace_ids[0] if trace_ids else None
+    asked = query.model_dump_json()
+    narrowed = st.session_state.get("findings_query") not in (None, asked)  # the filters or controls moved
+    st.session_state["findings_query"] = asked
+    if chosen not in trace_ids and (narrowed or not (chosen and trace_exists(cur, chosen, loaded.has_spans))):
+        chosen = trace_ids[0] if trace_ids else None  # a new question opens its first trace, in this run
+        if chosen is not None and narrowed:
+            choose_trace(chosen)
     if chosen is None:
         st.info("No findings match these filters." if layer_choices else
                 "No findings: no trace shows a coordination failure. Open a trace by id above.")
@@ -120,7 +125,7 @@ def page() -> None:
     rows_of_chosen = listed.index[listed["trace_id"] == chosen].tolist()
     event = st.dataframe(
         table, width="stretch", height=300, on_select="rerun", selection_mode="single-row", hide_index=True,
-        key=f"findings_table_{hash(chosen) & 0xFFFFFF}",
+        key=f"findings_table_{hash((chosen, asked)) & 0xFFFFFF}",  # a new listing starts on the open trace
         selection_default={"selection": {"rows": rows_of_chosen[:1], "columns": []}},
         column_config={"trace": st.column_config.TextColumn(width="small", help="Shortened; full id below"),
                        "span": st.column_config.TextColumn(width="small"),
