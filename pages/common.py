@@ -380,10 +380,11 @@ def shown_report(loaded: Loaded) -> AuditReport:
             cost, ranked = base.cost, base.fix_first
         else:
             cur = loaded.cursor()  # prices into this cursor's own temporary tables
-            cost = compute_cost(cur, inputs.prices, settings)
-            ranked = fix_first(cur, cost)
-            # the Costs breakdowns under these prices, from the span costs just made (not priced twice)
-            loaded.dataset.remember(("rollup", inputs.prices.model_dump_json()), lambda: span_rollup(cur), keep=2)
+            with st.spinner(f"Pricing {base.summary.spans:,} spans with the new price table…"):
+                cost = compute_cost(cur, inputs.prices, settings)
+                ranked = fix_first(cur, cost)
+                # the Costs breakdowns under these prices, from the span costs just made (not priced twice)
+                loaded.dataset.remember(("rollup", inputs.prices.model_dump_json()), lambda: span_rollup(cur), keep=2)
         cost = project(cost, inputs.monthly_runs, inputs.business_cost_per_failure_usd, inputs.engineering_cost_usd,
                        settings.payback_horizon_months)
         loaded.views[key] = apply_cost(base.model_copy(update={"fix_first": ranked}), cost)
