@@ -117,7 +117,13 @@ def open_read_only(path: str | Path, settings: Settings | None = None) -> duckdb
     path = Path(path)
     if not path.is_file():
         raise DatabaseFileError(f"{path}: no such file" if not path.exists() else f"{path} is not a file")
-    check_database_path(path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(12)
+    except OSError as e:
+        raise DatabaseFileError(f"{path}: cannot be read ({e.strerror or e})") from e
+    if head[8:12] != DUCKDB_MAGIC:
+        raise DatabaseFileError(f"{path} is not a DuckDB database (an audit saved with `report --db`)")
     try:
         con = duckdb.connect(str(path), read_only=True, config={"autoinstall_known_extensions": False,
                                                                 "autoload_known_extensions": False})

@@ -9,7 +9,6 @@ import pandas as pd
 import streamlit as st
 
 from audit import charts
-from audit.db import table_names
 from audit.explore import (
     TRACE_INDEX,
     FindingsQuery,
@@ -86,7 +85,7 @@ def page() -> None:
                                selection_mode="multi-row", key="fingerprint_table")
         picked_groups = [r for r in (grouped.selection.rows if grouped and grouped.selection else [])
                          if r < len(groups)]
-        if picked_groups and "finding_fingerprints" not in table_names(cur):
+        if picked_groups and "finding_fingerprints" not in loaded.dataset.memo_tables():
             st.caption("This saved audit does not keep which finding has which fingerprint: the list below is not "
                        "narrowed.")
         elif picked_groups:  # narrow the findings below to the chosen fingerprints
