@@ -4,7 +4,7 @@ went, breakdowns by model and step, projection and payback by layer."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import streamlit as st
@@ -17,6 +17,7 @@ from audit.exports import money as usd
 from audit.settings import describe_validation_error
 from pages.common import (
     CostInputs,
+    Loaded,
     cost_inputs,
     current,
     filters,
@@ -53,15 +54,15 @@ def price_editor(loaded, inputs: CostInputs) -> None:  # type: ignore[no-untyped
                 st.error(f"**Invalid price table.** {md_text(describe_validation_error(e))}")
 
 
-def breakdown_of(loaded, table: PriceTable, by: str, chosen: Filters) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def breakdown_of(loaded: Loaded, table: PriceTable, by: Literal["model", "step"], chosen: Filters) -> pd.DataFrame:
     """The breakdown from the audit's rollup (a few thousand rows, read once per price table),
     so agent, model and step filters answer at once at any size. A time window needs the spans
     themselves: that breakdown is computed once per window and kept."""
     key = ("breakdown", by, table.model_dump_json(), chosen.model_dump_json())
     if chosen.start or chosen.end:
-        return loaded.dataset.remember(key, lambda: breakdown(loaded.cursor(), table, by, chosen))  # type: ignore[arg-type]
+        return loaded.dataset.remember(key, lambda: breakdown(loaded.cursor(), table, by, chosen))
     rollup = rollup_of(loaded, table)
-    return loaded.dataset.remember(key, lambda: rollup_breakdown(loaded.cursor(), rollup, by, chosen))  # type: ignore[arg-type]
+    return loaded.dataset.remember(key, lambda: rollup_breakdown(loaded.cursor(), rollup, by, chosen))
 
 
 def page() -> None:
@@ -124,7 +125,8 @@ def page() -> None:
                + ("p50 and p95 are read from latency bins 2% wide." if not (filters().start or filters().end)
                   else ""))
     table = price_table(loaded)
-    for by, tab in zip(("model", "step"), st.tabs(["By model", "By step"]), strict=True):
+    groupings: tuple[Literal["model", "step"], ...] = ("model", "step")
+    for by, tab in zip(groupings, st.tabs(["By model", "By step"]), strict=True):
         frame = breakdown_of(loaded, table, by, filters())
         tab.dataframe(frame, width="stretch", hide_index=True, column_config={
             "cost_usd": st.column_config.NumberColumn("cost (USD)", format="$%.4f"),

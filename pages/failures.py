@@ -22,6 +22,7 @@ from audit.explore import (
 from audit.exports import money
 from audit.fingerprints import fingerprint_frame
 from pages.common import (
+    Loaded,
     choices_for,
     current,
     filters,
@@ -144,7 +145,7 @@ def page() -> None:
     trace_view(loaded, cur, chosen, trace_findings_of(loaded, chosen))
 
 
-def trace_findings_of(loaded, trace_id: str) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def trace_findings_of(loaded: Loaded, trace_id: str) -> pd.DataFrame:
     """The open trace's findings under the sidebar filters, read once per trace and filters."""
     chosen = filters()
     return loaded.dataset.remember(("trace_findings", trace_id, chosen.model_dump_json()),
