@@ -60,7 +60,11 @@ def breakdown_of(loaded: Loaded, table: PriceTable, by: Literal["model", "step"]
     themselves: that breakdown is computed once per window and kept."""
     key = ("breakdown", by, table.model_dump_json(), chosen.model_dump_json())
     if chosen.start or chosen.end:
-        return loaded.dataset.remember(key, lambda: breakdown(loaded.cursor(), table, by, chosen))
+        def read() -> pd.DataFrame:
+            with st.spinner(f"Reading the {loaded.dataset.report.summary.spans:,} spans for this time window…"):
+                return breakdown(loaded.cursor(), table, by, chosen)
+
+        return loaded.dataset.remember(key, read)
     rollup = rollup_of(loaded, table)
     return loaded.dataset.remember(key, lambda: rollup_breakdown(loaded.cursor(), rollup, by, chosen))
 
