@@ -92,3 +92,23 @@ def test_the_cli_db_file_keeps_the_trace_index(tmp_path: Path) -> None:
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*) FROM trace_index").fetchone() == con.execute(
         "SELECT count(*) FROM span_facts").fetchone()
+
+
+def test_costs_page_reads_the_spans_for_a_time_window_and_the_rollup_otherwise() -> None:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120).run()
+    at.switch_page("pages/costs.py").run()
+    assert any("latency bins" in c.value for c in at.caption)
+    loaded = at.session_state["loaded"]
+    con = loaded.cursor()
+    first, last = con.execute("SELECT min(start_time), max(start_time) FROM span_facts").fetchone()  # type: ignore[misc]
+    # after switch_page AppTest runs the page alone (no sidebar): set what the Time slider sets
+    at.session_state["filters"] = explore.Filters(start=first, end=first + (last - first) / 2)
+    at.run()
+    assert not at.exception and not at.error
+    assert not any("latency bins" in c.value for c in at.caption)
+    window = at.session_state["filters"]
+    exact = explore.breakdown(con, load_prices(), "step", window)
+    shown = next(d.value for d in at.dataframe if "spans" in d.value.columns and "step" in d.value.columns)
+    assert shown["spans"].sum() == exact["spans"].sum() < con.execute("SELECT count(*) FROM span_facts").fetchone()[0]  # type: ignore[index]
