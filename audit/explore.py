@@ -188,10 +188,12 @@ def price_spans(con: duckdb.DuckDBPyConnection, table: PriceTable) -> None:
 
 
 def breakdown(con: duckdb.DuckDBPyConnection, table: PriceTable, by: Literal["model", "step"],
-              filters: Filters) -> pd.DataFrame:
+              filters: Filters, priced: bool = False) -> pd.DataFrame:
     """Spans, errors, tokens, cost and latency per model or per step (span name), as the
-    tracing tools show them; costs as counted in the audit (a roll-up parent is not counted twice)."""
-    price_spans(con, table)
+    tracing tools show them; costs as counted in the audit (a roll-up parent is not counted twice).
+    ``priced``: ``con`` already has ``span_costs`` under ``table`` (``price_spans``), e.g. for the other grouping."""
+    if not priced:
+        price_spans(con, table)
     where, params = span_condition(filters)
     key = "coalesce(f.model, '(no model)')" if by == "model" else "f.name"
     return con.execute(

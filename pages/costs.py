@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from audit import charts
 from audit.cost import PriceTable, unpriced_note
-from audit.explore import Filters, breakdown, rollup_breakdown
+from audit.explore import Filters, breakdown, price_spans, rollup_breakdown
 from audit.exports import money as usd
 from audit.settings import describe_validation_error
 from pages.common import (
@@ -60,11 +60,13 @@ def breakdown_of(loaded: Loaded, table: PriceTable, by: Literal["model", "step"]
     themselves: that breakdown is computed once per window and kept."""
     key = ("breakdown", by, table.model_dump_json(), chosen.model_dump_json())
     if chosen.start or chosen.end:
-        def read() -> pd.DataFrame:
+        def read() -> dict[str, pd.DataFrame]:  # both groupings from one pricing of the spans
             with st.spinner(f"Reading the {loaded.dataset.report.summary.spans:,} spans for this time window…"):
-                return breakdown(loaded.cursor(), table, by, chosen)
+                cur = loaded.cursor()
+                price_spans(cur, table)
+                return {g: breakdown(cur, table, g, chosen, priced=True) for g in ("model", "step")}
 
-        return loaded.dataset.remember(key, read)
+        return loaded.dataset.remember(("window_breakdowns", *key[2:]), read)[by]
     rollup = rollup_of(loaded, table)
     return loaded.dataset.remember(key, lambda: rollup_breakdown(loaded.cursor(), rollup, by, chosen))
 
