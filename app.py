@@ -40,7 +40,8 @@ def dataset_sidebar() -> None:
     loaded = current()
     with st.sidebar:
         st.caption("Dataset")
-        st.markdown(", ".join(md_code(n) for n in loaded.names) + (" (sample)" if loaded.is_sample else ""))
+        st.markdown(", ".join(md_code(n) for n in loaded.names) + (" (sample)" if loaded.is_sample else "")
+                    + (" (saved audit)" if loaded.dataset.saved else ""))
         s = loaded.dataset.report.summary
         st.caption(f"{s.traces:,} traces · {s.spans:,} spans · {s.quarantined_rows:,} quarantined")
 

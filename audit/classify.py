@@ -13,25 +13,30 @@ import duckdb
 
 from audit.errors import RuleDefinitionError
 from audit.facts import build_facts
+from audit.progress import Progress, no_progress, scaled
 from audit.rules.base import RuleSpec
 from audit.settings import Settings
 
 UNCLASSIFIED_RULE_ID = "UN00"
 
 
-def classify(con: duckdb.DuckDBPyConnection, rules: list[RuleSpec], settings: Settings) -> None:
-    """Build ``span_facts``, ``trace_facts`` and ``findings``.
+def classify(con: duckdb.DuckDBPyConnection, rules: list[RuleSpec], settings: Settings,
+             progress: Progress = no_progress) -> None:
+    """Build ``span_facts``, ``trace_facts`` and ``findings``; ``progress`` hears of the facts,
+    then of each rule (the facts are about half the work).
 
     Raises:
         RuleDefinitionError: a rule's SQL does not run against the facts tables.
     """
-    build_facts(con)
+    build_facts(con, scaled(progress, 0.0, 0.5))
     con.execute(
         "CREATE OR REPLACE TABLE raw_findings (rule_id VARCHAR, trace_id VARCHAR, span_id VARCHAR, "
         "evidence VARCHAR, recovered BOOLEAN)"
     )
-    for rule in rules:
+    for i, rule in enumerate(rules):
+        progress(f"Running rule {rule.id} ({i + 1} of {len(rules)})", 0.5 + 0.45 * i / max(len(rules), 1))
         run_rule(con, rule, settings)
+    progress("Ranking the findings", 0.95)
     _register_rules(con, rules)
     _register_silences(con, settings)
     con.execute(FINDINGS_SQL)

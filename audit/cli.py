@@ -15,12 +15,14 @@ from typing import Any
 from audit import __version__
 from audit.engine import Audit
 from audit.errors import AuditError
+from audit.explore import save_rollup, save_trace_index
 from audit.exports import percent, render
 from audit.importers import FORMATS
 from audit.ingest import SourceFile
 from audit.models import AuditReport
 from audit.rules import catalog
 from audit.sample import write_sample
+from audit.saved import save_report
 from audit.settings import Settings
 
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
@@ -177,6 +179,10 @@ def _report(args: argparse.Namespace) -> int:
     if args.evals:
         audit.load_evals(SourceFile.of(args.evals))
     report = audit.run(redact=args.redact)
+    if args.db is not None:  # the app opens the file at once, without running the audit again
+        save_report(audit.con, report)
+        save_rollup(audit.con)
+        save_trace_index(audit.con)
     if args.format == "csv":  # the findings themselves: every one, written by DuckDB
         _write_findings_csv(audit, args.output, args.redact)
     else:

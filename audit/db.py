@@ -107,6 +107,51 @@ def connect(path: str | Path | None = None, settings: Settings | None = None) ->
     return con
 
 
+def open_read_only(path: str | Path, settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
+    """Open an existing audit database to browse it, never to change it: the DuckDB engine's
+    ``--db`` file, or a report-only file of another engine (``findings`` and ``saved_report``).
+
+    Raises:
+        DatabaseFileError: no such file, not a DuckDB database, or one without a saved audit.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatabaseFileError(f"{path}: no such file" if not path.exists() else f"{path} is not a file")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(12)
+    except OSError as e:
+        raise DatabaseFileError(f"{path}: cannot be read ({e.strerror or e})") from e
+    if head[8:12] != DUCKDB_MAGIC:
+        raise DatabaseFileError(f"{path} is not a DuckDB database (an audit saved with `report --db`)")
+    try:
+        con = duckdb.connect(str(path), read_only=True, config={"autoinstall_known_extensions": False,
+                                                                "autoload_known_extensions": False})
+    except duckdb.Error as e:
+        raise DatabaseFileError(f"{path}: cannot be opened as a DuckDB database ({_first_line(e)})") from e
+    try:
+        missing = {"findings", "saved_report"} - table_names(con)
+        if missing:
+            raise DatabaseFileError(
+                f"{path} holds no saved audit (table(s) {', '.join(sorted(missing))} missing); write one with "
+                "`python -m audit report --db FILE` of this version")
+        con.execute("SET TimeZone = 'UTC'")
+        settings = settings or Settings()
+        con.execute(f"SET memory_limit = '{int(settings.memory_limit_mb)}MB'")  # an int: nothing spliced
+        con.execute("SET temp_directory = ?", [str(spill_dir(settings.spill_directory))])
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The tables of the open database's main schema."""
+    return {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = 'main'").fetchall()}
+
+
 def check_database_path(path: Path) -> None:
     """Refuse, before DuckDB touches it, a path that cannot be an audit database."""
     if path.is_dir():

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from audit import __version__
 from audit.checklist import score_checklist
 from audit.classify import classify
 from audit.cost import PriceTable, compute_cost, load_prices, money_lost
-from audit.db import connect
+from audit.db import connect, open_read_only, table_names
 from audit.errors import AuditError, OutOfMemoryError
 from audit.evals import load_evals
 from audit.exports import FINDING_COLUMNS
@@ -37,10 +37,12 @@ from audit.models import (
     TimeBucket,
     TimeUnit,
 )
+from audit.progress import Progress, no_progress, scaled
 from audit.redact import redact_report, redact_sql, redacted_spans, sql_parameters
 from audit.reliability import LAYER_ORDER, compute_reliability
 from audit.rules import catalog, load_rule_file
 from audit.rules.base import RuleSpec
+from audit.saved import SavedReportError, load_saved_report
 from audit.settings import Settings, load_settings
 from audit.tempdir import private_temp_dir
 
@@ -83,35 +85,64 @@ class Audit:
         prices = load_prices(prices_file)
         return cls(connect(db, settings), settings, rules, prices)
 
+    @classmethod
+    def open_saved(cls, db: str | Path) -> tuple[Audit, AuditReport]:
+        """Open a saved audit read-only, with the settings it was made with (its report's provenance).
+
+        Raises:
+            DatabaseFileError: not an audit database with a saved report.
+            SavedReportError: a saved report this version cannot read.
+        """
+        con = open_read_only(db)
+        try:
+            report = load_saved_report(con)
+            if report is None:  # open_read_only checked the table; a race with a writer is still possible
+                raise SavedReportError(f"{db} holds no saved report")
+            try:
+                settings = Settings.model_validate(report.summary.provenance.settings)
+            except ValidationError:
+                settings = Settings()  # another engine's settings: the app's defaults for what it recomputes
+            return cls(con, settings), report
+        except BaseException:
+            con.close()
+            raise
+
+    @property
+    def has_spans(self) -> bool:
+        """Whether the database holds the spans and their facts (a report-only file does not)."""
+        return {"spans", "span_facts", "trace_facts"} <= table_names(self.con)
+
     def load(self, files: list[SourceFile], column_overrides: dict[str, str] | None = None,
-             input_format: str | None = None) -> list[LoadResult]:
+             input_format: str | None = None, progress: Progress = no_progress) -> list[LoadResult]:
         """Load trace files (see ``audit.ingest.load_traces``)."""
         self.con.execute("SET preserve_insertion_order = true")  # rows keep their file row numbers
         with self._memory_bound("loading"):
-            return load_traces(self.con, files, column_overrides, input_format, self.settings)
+            return load_traces(self.con, files, column_overrides, input_format, self.settings, progress)
 
     def load_evals(self, source: SourceFile) -> LoadResult:
         self.con.execute("SET preserve_insertion_order = true")
         return load_evals(self.con, source, self.settings)
 
-    def classify(self) -> None:
+    def classify(self, progress: Progress = no_progress) -> None:
         """Facts, rules and findings. Every query orders what it depends on, so DuckDB need not
         keep insertion order here (loading needs it, for row numbers): without it, queries
         buffer less and may spill more freely; the findings are the same."""
         self.con.execute("SET preserve_insertion_order = false")
-        classify(self.con, self.rules, self.settings)
+        classify(self.con, self.rules, self.settings, progress)
+        progress("Fingerprinting the errors", 1.0)
         build_fingerprints(self.con)
 
-    def run(self, redact: bool = False) -> AuditReport:
+    def run(self, redact: bool = False, progress: Progress = no_progress) -> AuditReport:
         """Classify, compute reliability, cost and checklist; the whole audit as one model.
+        ``progress`` hears of each stage (facts, each rule, reliability, cost, checklist, report).
 
         With ``redact``, span text is redacted before the rules cut it into evidence (a secret
         cut at the edge would otherwise survive in part), then every string of the report."""
         with self._memory_bound("the audit"):
             if not redact:
-                return self._run()
+                return self._run(progress)
             with redacted_spans(self.con):
-                return redact_report(self._run())
+                return redact_report(self._run(progress))
 
     @contextlib.contextmanager
     def _memory_bound(self, step: str) -> Iterator[None]:
@@ -122,11 +153,15 @@ class Audit:
             detail = str(e).strip().splitlines()[0].removeprefix("Out of Memory Error: ")
             raise OutOfMemoryError(step, self.settings.memory_limit_mb, detail) from e
 
-    def _run(self) -> AuditReport:
-        self.classify()
+    def _run(self, progress: Progress = no_progress) -> AuditReport:
+        self.classify(scaled(progress, 0.0, 0.75))
+        progress("Computing reliability", 0.75)
         reliability = compute_reliability(self.con, self.settings)
+        progress("Computing cost", 0.85)
         cost = compute_cost(self.con, self.prices, self.settings)
+        progress("Scoring the checklist", 0.92)
         checklist = score_checklist(self.con, self.settings)
+        progress("Writing the report", 0.96)
         fix_first = rank_fixes(self.con, cost)
         modes = self._mode_counts()
         quarantine, quarantine_omitted = self._quarantine()

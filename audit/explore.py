@@ -43,22 +43,24 @@ class FilterOptions(BaseModel):
     steps: list[str]
 
 
-def filter_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
-    """What the filters can choose from (no time range when the spans carry no timestamps)."""
+def filter_options(con: duckdb.DuckDBPyConnection, spans: bool = True) -> FilterOptions:
+    """What the filters can choose from (no time range when the spans carry no timestamps).
+    Without ``spans`` (a report-only saved audit), the findings' own steps, agents and times."""
+    source = ("span_facts", "name", "model") if spans else ("findings", "step", "NULL::VARCHAR")
     first, last, agents, models, steps = con.execute(
         "SELECT min(start_time), max(start_time), list(DISTINCT agent ORDER BY agent) FILTER (agent IS NOT NULL), "
-        "list(DISTINCT model ORDER BY model) FILTER (model IS NOT NULL), list(DISTINCT name ORDER BY name) "
-        "FROM span_facts"
+        "list(DISTINCT {2} ORDER BY {2}) FILTER ({2} IS NOT NULL), "
+        "list(DISTINCT {1} ORDER BY {1}) FILTER ({1} IS NOT NULL) FROM {0}".format(*source)
     ).fetchone() or (None, None, [], [], [])
     return FilterOptions(first=first, last=last, agents=agents or [], models=models or [], steps=steps or [])
 
 
-def span_condition(filters: Filters, alias: str = "f") -> tuple[str, dict[str, Any]]:
-    """A WHERE condition over ``span_facts`` (as ``alias``) with its bound parameters."""
+def span_condition(filters: Filters, alias: str = "f", step: str = "name") -> tuple[str, dict[str, Any]]:
+    """A WHERE condition over ``span_facts`` (as ``alias``; the step is column ``step``) with its bound parameters."""
     parts: list[str] = ["TRUE"]
     params: dict[str, Any] = {}
     for column, values, name in (("agent", filters.agents, "agents"), ("model", filters.models, "models"),
-                                 ("name", filters.steps, "steps")):
+                                 (step, filters.steps, "steps")):
         if values:
             parts.append(f"list_contains(${name}, {alias}.{column})")
             params[name] = list(values)
@@ -71,8 +73,15 @@ def span_condition(filters: Filters, alias: str = "f") -> tuple[str, dict[str, A
     return " AND ".join(parts), params
 
 
-def filtered_findings(con: duckdb.DuckDBPyConnection, filters: Filters) -> pd.DataFrame:
-    """Findings whose span passes the filters, root causes and the worst first."""
+def filtered_findings(con: duckdb.DuckDBPyConnection, filters: Filters, spans: bool = True) -> pd.DataFrame:
+    """Findings whose span passes the filters, root causes and the worst first. Without
+    ``spans`` (a report-only saved audit) the findings' own step, agent and time are filtered."""
+    if not spans:
+        where, params = span_condition(filters.model_copy(update={"models": ()}), "fi", step="step")
+        return con.execute(
+            f"""SELECT fi.*, NULL::VARCHAR AS model FROM findings fi WHERE {where}
+                ORDER BY fi."primary" DESC, CASE fi.severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END,
+                         fi.trace_id, fi.start_time""", params).df()
     where, params = span_condition(filters)
     return con.execute(
         f"""SELECT fi.*, f.model FROM findings fi
@@ -82,6 +91,91 @@ def filtered_findings(con: duckdb.DuckDBPyConnection, filters: Filters) -> pd.Da
                      fi.trace_id, fi.start_time""",
         params,
     ).df()
+
+
+class FindingsQuery(BaseModel):
+    """The Failures page's question: the sidebar filters and the page's own controls."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    filters: Filters = Filters()
+    layers: tuple[str, ...] = ()
+    modes: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    primary_only: bool = False
+    fingerprints: tuple[str, ...] = Field((), description="Only findings with one of these error fingerprints")
+
+
+LISTING_ORDER = ('fi."primary" DESC, CASE fi.severity WHEN \'high\' THEN 0 WHEN \'medium\' THEN 1 ELSE 2 END, '
+                 "fi.trace_id, fi.start_time, fi.span_id, fi.rule_id")
+
+
+LISTING_COLUMNS = ", ".join(f'fi."{c}"' for c in ("trace_id", "span_id", "rule_id", "layer", "mode", "severity",
+                                                   "primary", "recovered", "silenced", "step", "evidence"))
+"""What a listing shows (the wide title and remedy are read for the open trace only)."""
+
+
+def findings_condition(query: FindingsQuery, spans: bool = True) -> tuple[str, dict[str, Any]]:
+    """A WHERE condition over ``findings`` (as ``fi``) with its bound parameters. A finding
+    carries its span's step, agent and start, so only the model filter looks at the spans
+    (and without ``spans``, a report-only audit, it cannot: there is no model to choose)."""
+    f = query.filters
+    where, params = span_condition(f.model_copy(update={"models": ()}), "fi", step="step")
+    parts = [where]
+    if f.models and spans:
+        parts.append("(fi.trace_id, fi.span_id) IN (SELECT trace_id, span_id FROM span_facts "
+                     "WHERE list_contains($models, model))")
+        params["models"] = list(f.models)
+    for column, values in (("layer", query.layers), ("mode", query.modes), ("severity", query.severities)):
+        if values:
+            parts.append(f"list_contains(${column}s, fi.{column})")
+            params[f"{column}s"] = list(values)
+    if query.primary_only:
+        parts.append('fi."primary"')
+    if query.fingerprints:
+        parts.append("EXISTS (SELECT 1 FROM finding_fingerprints x WHERE x.trace_id = fi.trace_id "
+                     "AND x.span_id = fi.span_id AND x.rule_id = fi.rule_id AND list_contains($fps, x.fingerprint))")
+        params["fps"] = list(query.fingerprints)
+    return " AND ".join(parts), params
+
+
+class FindingsListing(BaseModel):
+    """One screen of findings: the first ``limit`` rows and how many there are in all."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    rows: Any = Field(description="pandas DataFrame of the listed findings, root causes and the worst first")
+    total: int
+    traces: int
+
+
+def findings_listing(con: duckdb.DuckDBPyConnection, query: FindingsQuery, limit: int,
+                     spans: bool = True) -> FindingsListing:
+    """The findings that answer ``query``, counted over all of them and listed up to ``limit``,
+    in SQL: a control on the Failures page never brings every finding into Python."""
+    where, params = findings_condition(query, spans)
+    total, traces = con.execute(f"SELECT count(*), count(DISTINCT trace_id) FROM findings fi WHERE {where}",
+                                params).fetchone() or (0, 0)
+    rows = con.execute(f"SELECT {LISTING_COLUMNS} FROM findings fi WHERE {where} ORDER BY {LISTING_ORDER} "
+                       "LIMIT $limit", {**params, "limit": limit}).df()
+    return FindingsListing(rows=rows, total=int(total), traces=int(traces))
+
+
+def finding_choices(con: duckdb.DuckDBPyConnection, filters: Filters, spans: bool = True) -> tuple[list[str], list[str]]:
+    """The layers and failure modes among the findings under the sidebar filters."""
+    where, params = findings_condition(FindingsQuery(filters=filters), spans)
+    layers, modes = con.execute(
+        f"SELECT list(DISTINCT layer ORDER BY layer), list(DISTINCT mode ORDER BY mode) FROM findings fi WHERE {where}",
+        params).fetchone() or ([], [])
+    return layers or [], modes or []
+
+
+def trace_findings(con: duckdb.DuckDBPyConnection, trace_id: str, filters: Filters,
+                   spans: bool = True) -> pd.DataFrame:
+    """One trace's findings under the sidebar filters, in the listing's order."""
+    where, params = findings_condition(FindingsQuery(filters=filters), spans)
+    return con.execute(f"SELECT fi.* FROM findings fi WHERE fi.trace_id = $trace_id AND {where} "
+                       f"ORDER BY {LISTING_ORDER}", {**params, "trace_id": trace_id}).df()
 
 
 def price_spans(con: duckdb.DuckDBPyConnection, table: PriceTable) -> None:
@@ -94,10 +188,12 @@ def price_spans(con: duckdb.DuckDBPyConnection, table: PriceTable) -> None:
 
 
 def breakdown(con: duckdb.DuckDBPyConnection, table: PriceTable, by: Literal["model", "step"],
-              filters: Filters) -> pd.DataFrame:
+              filters: Filters, priced: bool = False) -> pd.DataFrame:
     """Spans, errors, tokens, cost and latency per model or per step (span name), as the
-    tracing tools show them; costs as counted in the audit (a roll-up parent is not counted twice)."""
-    price_spans(con, table)
+    tracing tools show them; costs as counted in the audit (a roll-up parent is not counted twice).
+    ``priced``: ``con`` already has ``span_costs`` under ``table`` (``price_spans``), e.g. for the other grouping."""
+    if not priced:
+        price_spans(con, table)
     where, params = span_condition(filters)
     key = "coalesce(f.model, '(no model)')" if by == "model" else "f.name"
     return con.execute(
@@ -114,11 +210,79 @@ def breakdown(con: duckdb.DuckDBPyConnection, table: PriceTable, by: Literal["mo
     ).df()
 
 
+ROLLUP_TABLE = "span_rollup"
+DURATION_BINS_PER_DOUBLING = 16  # a latency bin is 2^(1/16) wide: a percentile read from it is within 2.2%
+
+ROLLUP_SQL = f"""
+SELECT f.model, f.name, f.agent,
+       CAST(floor(log2(1 + greatest(f.duration_ms, 0)) * {DURATION_BINS_PER_DOUBLING}) AS INTEGER) AS dbin,
+       count(*) AS spans, count(CASE WHEN f.status = 'error' THEN 1 END) AS errors,
+       coalesce(sum(f.input_tokens), 0) AS input_tokens, coalesce(sum(f.output_tokens), 0) AS output_tokens,
+       sum(c.counted_cost) AS cost_usd, count(CASE WHEN c.unpriced THEN 1 END) AS unpriced_spans,
+       coalesce(sum(f.duration_ms), 0) AS total_ms
+FROM span_facts f JOIN span_costs c ON c.trace_id = f.trace_id AND c.span_id = f.span_id
+GROUP BY ALL
+"""
+"""The spans summed by model, step, agent and latency bin under one price table: the Costs page's
+breakdowns under any agent, model or step filter come from these few thousand rows, never from
+the spans again (at 10M spans, pricing and joining them takes half a minute)."""
+
+
+def span_rollup(con: duckdb.DuckDBPyConnection, table: PriceTable | None = None) -> pd.DataFrame:
+    """The rollup under ``table`` (None: the ``span_costs`` this connection already has, e.g. the audit's)."""
+    if table is not None:
+        price_spans(con, table)
+    return con.execute(ROLLUP_SQL).df()
+
+
+def save_rollup(con: duckdb.DuckDBPyConnection) -> None:
+    """Keep the rollup under the audit's prices in the database (after ``Audit.run``, whose
+    ``span_costs`` it reads), so a saved audit's Costs page opens without touching the spans."""
+    con.execute(f"CREATE OR REPLACE TABLE {ROLLUP_TABLE} AS {ROLLUP_SQL}")
+
+
+def rollup_breakdown(con: duckdb.DuckDBPyConnection, rollup: str | pd.DataFrame, by: Literal["model", "step"],
+                     filters: Filters) -> pd.DataFrame:
+    """``breakdown`` from a rollup (a table name, or a frame DuckDB reads in place) under the
+    agent, model and step filters; p50 and p95 are read from the latency bins (within 2.2%).
+
+    Raises:
+        ValueError: a time window: the rollup has no times (use ``breakdown``).
+    """
+    if filters.start or filters.end:
+        raise ValueError("the rollup has no times; a time window needs breakdown()")
+    where, params = span_condition(filters, "r")
+    key = "coalesce(r.model, '(no model)')" if by == "model" else "r.name"
+    source = rollup if isinstance(rollup, str) else "__rollup"
+    if not isinstance(rollup, str):
+        con.register("__rollup", rollup)
+    q = DURATION_BINS_PER_DOUBLING
+    try:
+        return con.execute(
+            f"""WITH r AS (SELECT {key} AS k, * FROM {source} r WHERE {where}),
+            bins AS (SELECT k, dbin, sum(spans) AS n FROM r WHERE dbin IS NOT NULL GROUP BY k, dbin),
+            cum AS (SELECT k, dbin, sum(n) OVER (PARTITION BY k ORDER BY dbin) AS below,
+                           sum(n) OVER (PARTITION BY k) AS total FROM bins),
+            pct AS (SELECT k, min(dbin) FILTER (WHERE below >= 0.5 * total) AS b50,
+                           min(dbin) FILTER (WHERE below >= 0.95 * total) AS b95 FROM cum GROUP BY k)
+            SELECT r.k AS {by}, sum(spans) AS spans, sum(errors) AS errors, sum(errors) / sum(spans) AS error_rate,
+                   sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd,
+                   sum(unpriced_spans) AS unpriced_spans,
+                   any_value(pow(2, (p.b50 + 0.5) / {q}) - 1) AS p50_ms,
+                   any_value(pow(2, (p.b95 + 0.5) / {q}) - 1) AS p95_ms, sum(total_ms) AS total_ms
+            FROM r LEFT JOIN pct p ON p.k = r.k GROUP BY r.k ORDER BY cost_usd DESC NULLS LAST, spans DESC""",
+            params,
+        ).df()
+    finally:
+        if not isinstance(rollup, str):
+            con.unregister("__rollup")
+
+
 TRACE_TREE_SQL = f"""
 WITH RECURSIVE t AS (
     SELECT f.*, s.input, s.output, s.metadata, s.extra, s.cost_usd AS recorded_cost
     FROM span_facts f JOIN spans s ON s.trace_id = f.trace_id AND s.span_id = f.span_id
-    WHERE f.trace_id = $trace_id
+    WHERE f.trace_id = $trace_id {{indexed}}
 ), numbered AS (  -- attempt n of an invocation: a first run and the retries that follow it
     SELECT *, row_number() OVER (PARTITION BY step_key, invocation ORDER BY start_time, span_id) AS attempt_no
     FROM (SELECT *, sum(CASE WHEN is_retry THEN 0 ELSE 1 END) OVER (
@@ -144,14 +308,30 @@ ORDER BY p.path NULLS LAST, n.start_time, n.span_id
 """
 
 
-def trace_tree(con: duckdb.DuckDBPyConnection, trace_id: str) -> pd.DataFrame:
+TRACE_INDEX = "trace_index"
+INDEXED = f"AND f.rowid IN (SELECT rid FROM {TRACE_INDEX} WHERE trace_id = $trace_id)"
+
+
+def save_trace_index(con: duckdb.DuckDBPyConnection) -> None:
+    """Where each trace's rows of ``span_facts`` are: the facts are not stored in trace order,
+    so finding one trace reads every row (0.4 s at 10M spans); this narrow table, sorted by
+    trace, is found through its zone maps and leads to the rows by ``rowid`` (20 ms). Made
+    after the audit, valid while ``span_facts`` is not rebuilt (a saved or uploaded audit)."""
+    con.execute(f"CREATE OR REPLACE TABLE {TRACE_INDEX} AS SELECT trace_id, rowid AS rid FROM span_facts "
+                "ORDER BY trace_id")
+
+
+def trace_tree(con: duckdb.DuckDBPyConnection, trace_id: str, indexed: bool = False) -> pd.DataFrame:
     """One trace's spans in tree order (a parent, then its children by start), with depth,
-    numbered attempts and everything the span detail shows."""
-    return con.execute(TRACE_TREE_SQL, {"trace_id": trace_id}).df()
+    numbered attempts and everything the span detail shows. ``indexed``: look the trace up
+    through ``trace_index`` (``save_trace_index``)."""
+    return con.execute(TRACE_TREE_SQL.replace("{indexed}", INDEXED if indexed else ""), {"trace_id": trace_id}).df()
 
 
-def trace_exists(con: duckdb.DuckDBPyConnection, trace_id: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM trace_facts WHERE trace_id = ?", [trace_id]).fetchone()[0])  # type: ignore[index]
+def trace_exists(con: duckdb.DuckDBPyConnection, trace_id: str, spans: bool = True) -> bool:
+    """Whether the audit has this trace (without ``spans``: whether a finding names it)."""
+    table = "trace_facts" if spans else "findings"
+    return bool(con.execute(f"SELECT count(*) FROM {table} WHERE trace_id = ?", [trace_id]).fetchone()[0])  # type: ignore[index]
 
 
 def present(value: object) -> bool:

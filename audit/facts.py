@@ -29,6 +29,7 @@ from audit.importers.conventions import (
     TOOL_RESULTS_RX,
     TOOL_SCHEMA_KEY,
 )
+from audit.progress import Progress, no_progress
 
 # (family, case-insensitive regex over "error_type: error_message"), first match wins.
 ERROR_FAMILIES: tuple[tuple[str, str], ...] = (
@@ -227,15 +228,20 @@ TRACE_FACT_COLUMNS = {
 }
 
 
-def build_facts(con: duckdb.DuckDBPyConnection) -> None:
-    """(Re)create ``span_facts`` and ``trace_facts`` from ``spans`` and ``evals``."""
+def build_facts(con: duckdb.DuckDBPyConnection, progress: Progress = no_progress) -> None:
+    """(Re)create ``span_facts`` and ``trace_facts`` from ``spans`` and ``evals``; ``progress``
+    hears of each stage (the longest part of an audit: minutes at millions of spans)."""
+    steps = len(SPAN_FACTS_STATEMENTS) + 2
+    progress("Deriving the span facts: agents and stages", 0.0)
     for statement in SPAN_WALK_STATEMENTS:
         con.execute(statement)
-    for statement in SPAN_FACTS_STATEMENTS:
+    for i, statement in enumerate(SPAN_FACTS_STATEMENTS, start=1):
+        progress(f"Deriving the span facts: stage {i} of {len(SPAN_FACTS_STATEMENTS)}", i / steps)
         con.execute(statement)
     con.execute(STAGE_FAILURES_SQL)
     for table in (*WALK_TABLES, *(f"__facts_{stage}" for stage in STAGES)):
         con.execute(f"DROP TABLE IF EXISTS {table}")
+    progress("Deriving the trace facts", (steps - 1) / steps)
     con.execute(TRACE_FACTS_SQL.replace("ACKNOWLEDGEMENT", ACKNOWLEDGEMENT_RX.replace("'", "''")))
 
 

@@ -22,6 +22,7 @@ from audit import importers
 from audit.db import quote_ident
 from audit.errors import InputFileError
 from audit.precheck import Checked, precheck
+from audit.progress import Progress, no_progress, scaled
 from audit.receipt import unmapped_note
 from audit.schema import CANONICAL, ColumnMapping, map_columns, suggest
 from audit.settings import Settings
@@ -71,6 +72,7 @@ def load_traces(
     column_overrides: dict[str, str] | None = None,
     input_format: str | None = None,
     settings: Settings | None = None,
+    progress: Progress = no_progress,
 ) -> list[LoadResult]:
     """Load trace files into ``spans``/``quarantine``, replacing earlier loads of the same names.
 
@@ -80,6 +82,7 @@ def load_traces(
         column_overrides: canonical column -> header, for files whose headers do not match.
         input_format: force an export format (``audit.importers.FORMATS``) instead of detecting it.
         settings: the limits (size, rows, JSON depth, field size, time range); defaults if None.
+        progress: told each file's pre-check and load, with the share of the files' bytes done.
 
     Raises:
         InputFileError: a file cannot be read at all; nothing from this call is loaded.
@@ -88,7 +91,12 @@ def load_traces(
     settings = settings or Settings()
     con.execute("BEGIN TRANSACTION")
     try:
-        results = [_load_one(con, f, column_overrides, input_format, settings) for f in files]
+        sizes = [_size(f.path) for f in files]
+        results = []
+        for i, f in enumerate(files):
+            part = scaled(progress, sum(sizes[:i]) / (sum(sizes) or 1), sum(sizes[: i + 1]) / (sum(sizes) or 1))
+            results.append(_load_one(con, f, column_overrides, input_format, settings, part))
+        progress("loaded", 1.0)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -109,6 +117,13 @@ def drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"DROP VIEW IF EXISTS {CSV_VIEW}")
     for table in SCRATCH_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # sniff names the problem
 
 
 def sniff_format(path: Path) -> str:
@@ -160,11 +175,13 @@ def file_sha256(path: Path) -> str:
 
 def _load_one(
     con: duckdb.DuckDBPyConnection, source: SourceFile, overrides: dict[str, str] | None,
-    input_format: str | None, settings: Settings,
+    input_format: str | None, settings: Settings, progress: Progress = no_progress,
 ) -> LoadResult:
     fmt, head = sniff(source.path)
     json_lines = fmt == "json" and is_json_lines(head)
+    progress(f"Pre-checking {source.name} (encoding, line sizes, nesting)", 0.0)
     checked = precheck(source.path, source.name, fmt, json_lines, settings) if fmt != "parquet" else None
+    progress(f"Loading the rows of {source.name}", 0.2)  # the pre-check is one quick pass over the bytes
     try:
         return _load_checked(con, source, overrides, input_format, settings, fmt, head, checked)
     finally:

@@ -18,11 +18,13 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pandas as pd
@@ -31,16 +33,30 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.charts import LAYER_COLOURS
 from audit.cost import PriceTable, apply_cost, compute_cost, project
-from audit.db import connect
+from audit.db import connect, table_names
 from audit.engine import Audit
 from audit.errors import AuditError
-from audit.explore import Filters, filter_options, filtered_findings
+from audit.explore import (
+    ROLLUP_TABLE,
+    Filters,
+    FindingsListing,
+    FindingsQuery,
+    filter_options,
+    finding_choices,
+    findings_listing,
+    save_trace_index,
+    span_rollup,
+)
 from audit.fixfirst import fix_first
 from audit.ingest import LoadResult, SourceFile
 from audit.models import AuditReport
+from audit.progress import Progress, no_progress, scaled
 from audit.settings import Settings
 from audit.tempdir import process_alive
 
+T = TypeVar("T")
+_MISSING = object()
+_MEMO_LOCK = threading.Lock()
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample_traces.csv"
 KEEP_AUDITS = 3  # audits a session keeps for switching back without reloading
@@ -79,6 +95,28 @@ class Dataset:
     report: AuditReport
     results: list[LoadResult]
     is_sample: bool
+    has_spans: bool = True  # False: a report-only saved audit (findings and report, no spans)
+    saved: bool = False  # a saved audit file, opened read-only and shared by every session
+    memo: dict[tuple[object, ...], object] = field(default_factory=dict)  # reads that depend on the data only
+
+    def memo_tables(self) -> set[str]:
+        """The tables of the audit's database, read once."""
+        return self.remember(("tables",), lambda: table_names(self.audit.con.cursor()))
+
+    def remember(self, key: tuple[object, ...], read: Callable[[], T], keep: int = 8) -> T:
+        """A read of this audit's tables, made once per ``key`` (the data never changes; sessions
+        sharing the dataset share the result): a rerun reuses it instead of scanning the spans again.
+        Only the last ``keep`` results of a kind (``key[0]``) stay."""
+        found = self.memo.get(key, _MISSING)
+        if found is not _MISSING:
+            return found  # type: ignore[return-value]
+        value = read()  # outside the lock: two sessions may read at once, one result is kept
+        with _MEMO_LOCK:  # sessions of a shared dataset run on their own threads
+            same_kind = [k for k in self.memo if k[0] == key[0]]
+            for old in same_kind[: max(0, len(same_kind) - keep + 1)]:
+                self.memo.pop(old, None)
+            self.memo[key] = value
+        return value
 
 
 @dataclass
@@ -89,7 +127,6 @@ class Loaded:
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     exports: dict[tuple[str, ...], str | bytes] = field(default_factory=dict)  # rendered files
     views: dict[str, AuditReport] = field(default_factory=dict)  # report per cost setting
-    findings: tuple[Filters, pd.DataFrame] | None = None  # the Failures page's last read, by its filters
 
     @property
     def key(self) -> str:
@@ -106,6 +143,10 @@ class Loaded:
     @property
     def results(self) -> list[LoadResult]:
         return self.dataset.results
+
+    @property
+    def has_spans(self) -> bool:
+        return self.dataset.has_spans
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection of this page run's own: reruns of a session overlap in time."""
@@ -130,7 +171,7 @@ class SessionAudits:
 
 def close_all(audits: dict[str, Loaded]) -> None:
     for loaded in audits.values():
-        if not loaded.is_sample:
+        if not (loaded.is_sample or loaded.dataset.saved):
             with contextlib.suppress(duckdb.Error):
                 loaded.dataset.audit.con.close()
     audits.clear()
@@ -165,29 +206,36 @@ def upload_dir() -> Path:
     return mine
 
 
-def _audit(files: list[tuple[str, bytes]], mapping: dict[str, str], settings: Settings, input_format: str | None,
-           key: str, is_sample: bool, status: object | None = None) -> Dataset:
-    """Load and audit files into a new in-memory database; the files live on disk only while loading."""
-    def say(label: str) -> None:
-        if status is not None:
-            status.update(label=label)  # type: ignore[attr-defined]
+WRITE_CHUNK = 64 * 1024 * 1024  # an upload is written in slices: progress, and no second copy of its bytes
 
+
+def _audit(files: list[tuple[str, bytes]], mapping: dict[str, str], settings: Settings, input_format: str | None,
+           key: str, is_sample: bool, progress: Progress = no_progress) -> Dataset:
+    """Load and audit files into a new in-memory database; the files live on disk only while loading.
+    ``progress`` hears of each stage: writing the files, pre-check, loading rows, facts, rules, report."""
     with tempfile.TemporaryDirectory(dir=upload_dir()) as tmp:
         sources = []
+        total, written = sum(len(data) for _, data in files) or 1, 0
         for i, (name, data) in enumerate(files):
             path = Path(tmp) / f"{i}-{Path(name).name}"
-            path.write_bytes(data)
+            with path.open("wb") as fh, memoryview(data) as view:  # slices of a memoryview copy nothing
+                for start in range(0, len(view), WRITE_CHUNK):
+                    progress(f"Writing {Path(name).name} to disk", 0.05 * written / total)
+                    written += fh.write(view[start:start + WRITE_CHUNK])
             sources.append(SourceFile(path=path, name=Path(name).name))
-        say(f"Loading {len(sources)} file(s) into DuckDB…")
         audit = Audit(connect(settings=settings), settings)
         try:
-            results = audit.load(sources, mapping, input_format)
-            say("Classifying failures, computing reliability and cost…")
-            report = audit.run()
+            results = audit.load(sources, mapping, input_format, scaled(progress, 0.05, 0.40))
+            report = audit.run(progress=scaled(progress, 0.40, 0.98))
+            progress("Summing the spans for the cost breakdowns", 0.98)
+            rollup = span_rollup(audit.con)  # from the audit's own span costs: no pricing again
+            save_trace_index(audit.con)
         except BaseException:
             audit.con.close()
             raise
-    return Dataset(key, [s.name for s in sources], audit, report, results, is_sample)
+    dataset = Dataset(key, [s.name for s in sources], audit, report, results, is_sample)
+    dataset.memo[("rollup", audit.prices.model_dump_json())] = rollup
+    return dataset
 
 
 @st.cache_resource(show_spinner="Auditing the bundled sample…", max_entries=2)
@@ -212,33 +260,88 @@ def audit_files(files: list[tuple[str, bytes]], mapping: dict[str, str] | None =
     """
     mapping = mapping or {}
     settings = settings or Settings()
-    key = content_key(files, mapping, settings) + (input_format or "")
+    key = content_key(files, mapping, settings) + (input_format or "")  # hashes the bytes in place: no copy
     audits = session_audits().by_key
     if key in audits:
         return audits[key]
-    with st.status("Loading and auditing…", expanded=False) as status:
+    size = sum(len(data) for _, data in files)
+    with st.status(f"Loading and auditing {size / 1e6:,.1f} MB…", expanded=True) as status:
+        bar = st.progress(0.0, text="Writing the files to disk")
+
+        def show(stage: str, done: float) -> None:
+            bar.progress(min(max(done, 0.0), 1.0), text=f"{stage} ({done:.0%})")
+
         try:
-            dataset = _audit(files, mapping, settings, input_format, key, False, status)
+            dataset = _audit(files, mapping, settings, input_format, key, False, show)
         except BaseException:
             status.update(label="Could not load these files", state="error")
             raise
-        status.update(label=f"Audited {dataset.report.summary.traces:,} traces", state="complete")
+        bar.progress(1.0, text="Done")
+        status.update(label=f"Audited {dataset.report.summary.traces:,} traces", state="complete", expanded=False)
     loaded = audits[key] = Loaded(dataset)
     while len(audits) > KEEP_AUDITS:
         oldest = next(iter(audits))
         if oldest == key:
             break
         evicted = audits.pop(oldest)
-        if evicted is not st.session_state.get("loaded"):
+        if evicted is not st.session_state.get("loaded") and not evicted.dataset.saved:
             evicted.dataset.audit.con.close()
     return loaded
 
 
+# -- saved audits ------------------------------------------------------------------------------
+
+def saved_audit_paths(argv: list[str] | None = None) -> list[Path]:
+    """The saved audits the operator named: ``streamlit run app.py -- --db FILE_OR_FOLDER``
+    (repeatable). A folder offers its ``*.duckdb`` files. Only these server-side paths can be
+    opened: a browser never names a path of the server."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--db", action="append", type=Path, default=[])
+    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    found: list[Path] = []
+    for p in known.db:
+        found += sorted(p.glob("*.duckdb")) if p.is_dir() else [p]
+    return list(dict.fromkeys(p.resolve() for p in found))
+
+
+@st.cache_resource(show_spinner="Opening the saved audit…", max_entries=4)
+def shared_saved(path: str, stamp: tuple[int, int]) -> Dataset:
+    """A saved audit file, opened read-only once per server (and per file version, ``stamp``:
+    size and modification time) and shared by every session, a cursor per use."""
+    audit, report = Audit.open_saved(path)
+    inputs = [i.name for i in report.summary.provenance.inputs if i.role == "traces"]
+    return Dataset(f"saved-{hashlib.sha256(f'{path}|{stamp}'.encode()).hexdigest()}", inputs or [Path(path).name],
+                   audit, report, [], False, has_spans=audit.has_spans, saved=True)
+
+
+def open_saved(path: Path) -> Loaded:
+    """This session's view of a saved audit (its own overrides and cost views).
+
+    Raises:
+        AuditError: not an audit database with a saved report.
+    """
+    stat = path.stat()
+    dataset = shared_saved(str(path), (stat.st_size, stat.st_mtime_ns))
+    audits = session_audits().by_key
+    if dataset.key not in audits:
+        audits[dataset.key] = Loaded(dataset)
+    return audits[dataset.key]
+
+
+def default_dataset() -> Loaded:
+    """What a new session sees: the first saved audit the server was started with, else the sample."""
+    paths = [p for p in saved_audit_paths() if p.is_file()]
+    return open_saved(paths[0]) if paths else Loaded(sample_dataset())
+
+
 def current() -> Loaded:
-    """The session's current audit; the shared sample until the user uploads."""
+    """The session's current audit; the shared sample (or the server's saved audit) until the user uploads."""
     loaded = st.session_state.get("loaded")
     if loaded is None:
-        loaded = st.session_state["loaded"] = Loaded(sample_dataset())
+        loaded = st.session_state["loaded"] = default_dataset()
     if not isinstance(loaded, Loaded):
         raise TypeError(f"the session's audit is a {type(loaded).__name__}, not an audit")
     return loaded
@@ -273,25 +376,42 @@ def shown_report(loaded: Loaded) -> AuditReport:
     if key not in loaded.views:
         base = loaded.dataset.report
         settings = loaded.dataset.audit.settings
-        if inputs.prices is None:
+        if inputs.prices is None or not loaded.has_spans:  # no spans: the saved prices hold
             cost, ranked = base.cost, base.fix_first
         else:
             cur = loaded.cursor()  # prices into this cursor's own temporary tables
-            cost = compute_cost(cur, inputs.prices, settings)
-            ranked = fix_first(cur, cost)
+            with st.spinner(f"Pricing {base.summary.spans:,} spans with the new price table…"):
+                cost = compute_cost(cur, inputs.prices, settings)
+                ranked = fix_first(cur, cost)
+                # the Costs breakdowns under these prices, from the span costs just made (not priced twice)
+                loaded.dataset.remember(("rollup", inputs.prices.model_dump_json()), lambda: span_rollup(cur), keep=2)
         cost = project(cost, inputs.monthly_runs, inputs.business_cost_per_failure_usd, inputs.engineering_cost_usd,
                        settings.payback_horizon_months)
         loaded.views[key] = apply_cost(base.model_copy(update={"fix_first": ranked}), cost)
     return loaded.views[key]
 
 
-def findings_for(loaded: Loaded, chosen: Filters) -> pd.DataFrame:
-    """The findings under the sidebar filters, read from the database once per audit and
-    filters: moving a control on the Failures page filters this frame, never re-reads. Only
-    the last read is kept (one frame of every finding can be large)."""
-    if loaded.findings is None or loaded.findings[0] != chosen:
-        loaded.findings = (chosen, filtered_findings(loaded.cursor(), chosen))
-    return loaded.findings[1]
+def findings_for(loaded: Loaded, query: FindingsQuery, limit: int) -> FindingsListing:
+    """The Failures page's listing, one SQL query per question (the findings are never all
+    read into Python); the last few answers are kept, so going back to a page is instant."""
+    return loaded.dataset.remember(("findings", query.model_dump_json(), limit),
+                                   lambda: findings_listing(loaded.cursor(), query, limit, loaded.has_spans))
+
+
+def choices_for(loaded: Loaded, chosen: Filters) -> tuple[list[str], list[str]]:
+    """The layers and failure modes the Failures page offers under the sidebar filters."""
+    return loaded.dataset.remember(("choices", chosen.model_dump_json()),
+                                   lambda: finding_choices(loaded.cursor(), chosen, loaded.has_spans))
+
+
+def rollup_of(loaded: Loaded, table: PriceTable) -> pd.DataFrame | str:
+    """The spans summed by model, step, agent and latency bin under ``table``: the saved
+    audit's own ``span_rollup`` table for its prices, else made once per price table (pricing
+    every span again: half a minute at 10M spans)."""
+    if table == loaded.dataset.audit.prices and ROLLUP_TABLE in loaded.dataset.memo_tables():
+        return ROLLUP_TABLE
+    return loaded.dataset.remember(("rollup", table.model_dump_json()), lambda: span_rollup(loaded.cursor(), table),
+                                   keep=2)
 
 
 def price_table(loaded: Loaded) -> PriceTable:
@@ -307,7 +427,8 @@ def filters() -> Filters:
 
 def filter_sidebar(loaded: Loaded) -> Filters:
     """Time window, agent, model and step, in the sidebar, kept for the session across pages."""
-    options = filter_options(loaded.cursor())
+    options = loaded.dataset.remember(("filter_options",),
+                                      lambda: filter_options(loaded.cursor(), spans=loaded.has_spans))
     k = loaded.key[:12]
     # once filters were used, the box stays open: a changing `expanded` re-creates it, and a
     # slider moved back to the full range would fold the box away under the user's hand
@@ -337,6 +458,13 @@ def sample_banner(loaded: Loaded) -> None:
                   icon=":material/info:")
         if col2.button("Upload your traces", type="primary", width="stretch"):
             st.switch_page("pages/upload.py")
+
+
+def no_spans_note(what: str) -> None:
+    """What a report-only saved audit cannot show, said instead of failing."""
+    st.info(f"{what} needs the spans, and this saved audit holds only its findings and report (the spans are "
+            "not in this file). Audit the traces with `python -m audit report --db FILE` to keep them.",
+            icon=":material/info:")
 
 
 def show_error(e: BaseException) -> None:

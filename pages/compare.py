@@ -27,7 +27,7 @@ from audit.explore import trace_tree
 from audit.exports import money, percent
 from audit.ingest import SourceFile
 from audit.models import AuditReport
-from pages.common import current, guarded, md_code, md_text, shown_report
+from pages.common import current, guarded, md_code, md_text, no_spans_note, shown_report
 
 KEEP_SIDES = 4  # side audits a session keeps (baseline and candidate, and the previous pair)
 Files = list[tuple[str, bytes]]
@@ -187,8 +187,11 @@ def fingerprint_tables(c: Comparison, base: Side, cand: Side) -> None:
                 f = rows[picked[0]]
                 side = cand if f.example_side == "candidate" else base
                 st.caption(f"Example trace {md_code(f.example_trace_id)} ({f.example_side}) · remedy: {md_text(f.remedy)}")
-                st.plotly_chart(charts.trace_waterfall(trace_tree(side.audit.con.cursor(), f.example_trace_id)),
-                                width="stretch", key=f"compare_trace_{status}")
+                if side.audit.has_spans:
+                    st.plotly_chart(charts.trace_waterfall(trace_tree(side.audit.con.cursor(), f.example_trace_id)),
+                                    width="stretch", key=f"compare_trace_{status}")
+                else:
+                    no_spans_note("The example trace's timeline")
             else:
                 st.caption("Select a row to open its example trace.")
 

@@ -4,7 +4,7 @@ went, breakdowns by model and step, projection and payback by layer."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import streamlit as st
@@ -12,17 +12,20 @@ from pydantic import ValidationError
 
 from audit import charts
 from audit.cost import PriceTable, unpriced_note
-from audit.explore import breakdown
+from audit.explore import Filters, breakdown, price_spans, rollup_breakdown
 from audit.exports import money as usd
 from audit.settings import describe_validation_error
 from pages.common import (
     CostInputs,
+    Loaded,
     cost_inputs,
     current,
     filters,
     guarded,
     md_text,
+    no_spans_note,
     price_table,
+    rollup_of,
     set_cost_inputs,
     shown_report,
 )
@@ -51,6 +54,23 @@ def price_editor(loaded, inputs: CostInputs) -> None:  # type: ignore[no-untyped
                 st.error(f"**Invalid price table.** {md_text(describe_validation_error(e))}")
 
 
+def breakdown_of(loaded: Loaded, table: PriceTable, by: Literal["model", "step"], chosen: Filters) -> pd.DataFrame:
+    """The breakdown from the audit's rollup (a few thousand rows, read once per price table),
+    so agent, model and step filters answer at once at any size. A time window needs the spans
+    themselves: that breakdown is computed once per window and kept."""
+    key = ("breakdown", by, table.model_dump_json(), chosen.model_dump_json())
+    if chosen.start or chosen.end:
+        def read() -> dict[str, pd.DataFrame]:  # both groupings from one pricing of the spans
+            with st.spinner(f"Reading the {loaded.dataset.report.summary.spans:,} spans for this time window…"):
+                cur = loaded.cursor()
+                price_spans(cur, table)
+                return {g: breakdown(cur, table, g, chosen, priced=True) for g in ("model", "step")}
+
+        return loaded.dataset.remember(("window_breakdowns", *key[2:]), read)[by]
+    rollup = rollup_of(loaded, table)
+    return loaded.dataset.remember(key, lambda: rollup_breakdown(loaded.cursor(), rollup, by, chosen))
+
+
 def page() -> None:
     """The page, top to bottom."""
     loaded = current()
@@ -58,7 +78,10 @@ def page() -> None:
 
     st.title("Costs")
     st.caption("These settings hold for the session: the Overview, Checklist and every export use them too.")
-    price_editor(loaded, inputs)
+    if loaded.has_spans:
+        price_editor(loaded, inputs)
+    else:
+        no_spans_note("Pricing the spans again with other prices")
     c = st.columns(3)
     runs = c[0].number_input("Runs per month", min_value=0, value=inputs.monthly_runs, step=1000)
     business = c[1].number_input("Business cost of a failed run (USD)", min_value=0.0,
@@ -101,11 +124,16 @@ def page() -> None:
                f"{cost.payback_horizon_months:.0f} months is not worth it at this volume.")
 
     st.subheader("Cost and latency by model and by step")
-    if filters().active:
-        st.caption("Narrowed by the sidebar filters.")
+    if not loaded.has_spans:
+        no_spans_note("The cost and latency of each model and step")
+        return
+    st.caption(("Narrowed by the sidebar filters. " if filters().active else "")
+               + ("p50 and p95 are read from latency bins 2% wide." if not (filters().start or filters().end)
+                  else ""))
     table = price_table(loaded)
-    for by, tab in zip(("model", "step"), st.tabs(["By model", "By step"]), strict=True):
-        frame = breakdown(loaded.cursor(), table, by, filters())  # type: ignore[arg-type]
+    groupings: tuple[Literal["model", "step"], ...] = ("model", "step")
+    for by, tab in zip(groupings, st.tabs(["By model", "By step"]), strict=True):
+        frame = breakdown_of(loaded, table, by, filters())
         tab.dataframe(frame, width="stretch", hide_index=True, column_config={
             "cost_usd": st.column_config.NumberColumn("cost (USD)", format="$%.4f"),
             "error_rate": st.column_config.NumberColumn("error rate", format="percent"),

@@ -4,6 +4,7 @@ the session's cost settings (the same figures as the pages)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -12,20 +13,35 @@ from audit.redact import redact_report
 from pages.common import Loaded, cost_inputs, current, guarded, md_text, shown_report
 
 
-def rendered(loaded: Loaded, fmt: str, overrides_json: str, redacted: bool) -> str | bytes:
-    """This session's export, rendered (and redacted) once per format, overrides, redaction and
-    cost settings: a rerun of the page reuses it. The findings CSV holds every finding, read by
-    DuckDB from the audit's database (the report itself carries only the top of each mode)."""
+def rendered(loaded: Loaded, fmt: str, overrides_json: str, redacted: bool) -> str:
+    """This session's report export, rendered (and redacted) once per format, overrides, redaction
+    and cost settings: a rerun of the page reuses it."""
     key = (fmt, overrides_json, str(redacted), cost_inputs().model_dump_json())
     if key not in loaded.exports:
-        with st.spinner(f"Rendering {fmt.upper()}…"):
-            if fmt == "csv":
-                loaded.exports[key] = loaded.db().findings_csv(redact=redacted)
-            else:
-                report = shown_report(loaded)
-                report = redact_report(report) if redacted else report
-                loaded.exports[key] = render(report, fmt, json.loads(overrides_json))  # type: ignore[arg-type]
-    return loaded.exports[key]
+        report = shown_report(loaded)
+        report = redact_report(report) if redacted else report
+        loaded.exports[key] = render(report, fmt, json.loads(overrides_json))  # type: ignore[arg-type]
+    return str(loaded.exports[key])
+
+
+def on_click(loaded: Loaded, fmt: str, overrides_json: str, redacted: bool) -> Callable[[], str | bytes]:
+    """The file made when the button is clicked, not on every page run: the findings CSV holds
+    every finding (read by DuckDB from the audit's database; hundreds of megabytes at 10M spans)
+    and is never kept in the session. Streamlit calls this on another thread, so the session's
+    values (cost settings, the report) are read here, in the page run."""
+    if fmt == "csv":
+        db = loaded.db()  # a cursor of its own
+        return lambda: db.findings_csv(redact=redacted)
+    key = (fmt, overrides_json, str(redacted), cost_inputs().model_dump_json())
+    report = shown_report(loaded)
+
+    def make() -> str:
+        if key not in loaded.exports:
+            shown = redact_report(report) if redacted else report
+            loaded.exports[key] = render(shown, fmt, json.loads(overrides_json))  # type: ignore[arg-type]
+        return str(loaded.exports[key])
+
+    return make
 
 
 def page() -> None:
@@ -48,12 +64,12 @@ def page() -> None:
         ("json", "JSON", "application/json", "coordination-audit.json"),
         ("csv", "Findings CSV", "text/csv", "coordination-audit-findings.csv"),
     ), strict=True):
-        col.download_button(label, rendered(loaded, fmt, overrides, redact), file_name=name, mime=mime,
-                            width="stretch", key=f"dl_{fmt}")
+        col.download_button(label, on_click(loaded, fmt, overrides, redact), file_name=name, mime=mime,
+                            width="stretch", key=f"dl_{fmt}", on_click="ignore")
 
     with st.expander("Preview (Markdown source)"):
         st.caption(md_text("Shown as source: trace text is never rendered as Markdown here."))
-        st.code(str(rendered(loaded, "md", overrides, redact)), language="markdown", wrap_lines=True)
+        st.code(rendered(loaded, "md", overrides, redact), language="markdown", wrap_lines=True)
 
 
 with guarded():

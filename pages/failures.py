@@ -9,10 +9,32 @@ import pandas as pd
 import streamlit as st
 
 from audit import charts
-from audit.explore import present, span_cost, trace_exists, trace_tree, visible_rows
+from audit.explore import (
+    TRACE_INDEX,
+    FindingsQuery,
+    present,
+    span_cost,
+    trace_exists,
+    trace_findings,
+    trace_tree,
+    visible_rows,
+)
 from audit.exports import money
-from audit.fingerprints import findings_of, fingerprint_frame
-from pages.common import current, filters, findings_for, guarded, layer_badge, md_code, md_text, price_table, short_id
+from audit.fingerprints import fingerprint_frame
+from pages.common import (
+    Loaded,
+    choices_for,
+    current,
+    filters,
+    findings_for,
+    guarded,
+    layer_badge,
+    md_code,
+    md_text,
+    no_spans_note,
+    price_table,
+    short_id,
+)
 
 MAX_ROWS = 5000  # rows sent to the browser; filters narrow, the CSV export has them all
 LONG_TEXT = 600  # characters shown before a text is folded
@@ -31,12 +53,12 @@ def page() -> None:
     """The page, top to bottom."""
     loaded = current()
     cur = loaded.cursor()
-    findings = findings_for(loaded, filters())
+    layer_choices, mode_choices = choices_for(loaded, filters())
 
     st.title("Failures")
     wanted = st.query_params.get("trace")
     if wanted and wanted != st.session_state.get("trace_from_url"):  # a link with ?trace=<id>
-        if trace_exists(cur, wanted):
+        if trace_exists(cur, wanted, loaded.has_spans):
             choose_trace(wanted)
         else:
             st.warning(f"No trace {md_code(wanted)} in this dataset.")
@@ -44,44 +66,52 @@ def page() -> None:
 
     with st.container(border=True):
         c1, c2, c3, c4 = st.columns(4)
-        layers = c1.multiselect("Layer", sorted(findings["layer"].unique()))
-        modes = c2.multiselect("Failure mode", sorted(findings["mode"].unique()))
+        layers = c1.multiselect("Layer", layer_choices)
+        modes = c2.multiselect("Failure mode", mode_choices)
         severities = c3.multiselect("Severity", ["high", "medium", "low"])
         only_primary = c4.toggle("Root causes only", value=False, help="One primary finding per failed trace")
         search = st.text_input("Open a trace by id", placeholder="paste a trace id", key="trace_search")
     if search and search.strip() != st.session_state.get("trace_searched"):
         st.session_state["trace_searched"] = search.strip()
-        if trace_exists(cur, search.strip()):
+        if trace_exists(cur, search.strip(), loaded.has_spans):
             choose_trace(search.strip())
         else:
             st.warning(f"No trace {md_code(search.strip())} in this dataset.")
 
-    view = findings
-    for column, values in (("layer", layers), ("mode", modes), ("severity", severities)):
-        if values:
-            view = view[view[column].isin(values)]
-    if only_primary:
-        view = view[view["primary"]]
+    fingerprints: tuple[str, ...] = ()
     if st.toggle("Group by error fingerprint", key="group_by_fingerprint",
                  help="Same layer, mode, step and message once ids, numbers, quoted values, paths are masked"):
         groups = fingerprint_frame(loaded.dataset.report.fingerprints)
         grouped = st.dataframe(groups, width="stretch", height=280, hide_index=True, on_select="rerun",
                                selection_mode="multi-row", key="fingerprint_table")
-        if grouped and grouped.selection.rows:  # narrow the findings below to the chosen fingerprints
-            view = findings_of(cur, view, groups.iloc[grouped.selection.rows]["fingerprint"].tolist())
+        picked_groups = [r for r in (grouped.selection.rows if grouped and grouped.selection else [])
+                         if r < len(groups)]
+        if picked_groups and "finding_fingerprints" not in loaded.dataset.memo_tables():
+            st.caption("This saved audit does not keep which finding has which fingerprint: the list below is not "
+                       "narrowed.")
+        elif picked_groups:  # narrow the findings below to the chosen fingerprints
+            fingerprints = tuple(groups.iloc[picked_groups]["fingerprint"].tolist())
 
-    shown = min(len(view), MAX_ROWS)
-    st.caption(f"{len(view):,} findings · {view['trace_id'].nunique():,} traces"
+    query = FindingsQuery(filters=filters(), layers=tuple(layers), modes=tuple(modes), severities=tuple(severities),
+                          primary_only=only_primary, fingerprints=fingerprints)
+    found = findings_for(loaded, query, MAX_ROWS)
+    shown = min(found.total, MAX_ROWS)
+    st.caption(f"{found.total:,} findings · {found.traces:,} traces"
                + (" · narrowed by the sidebar filters" if filters().active else "")
                + (f" · the first {shown:,} are listed; narrow the filters or export the CSV for all"
-                  if len(view) > shown else ""))
-    listed = view.head(MAX_ROWS).reset_index(drop=True)
+                  if found.total > shown else ""))
+    listed = found.rows.reset_index(drop=True)
     trace_ids = list(dict.fromkeys(listed["trace_id"].tolist()))
     chosen: str | None = st.session_state.get("trace_choice")
-    if chosen not in trace_ids and not (chosen and trace_exists(cur, chosen)):
-        chosen = trace_ids[0] if trace_ids else None
+    asked = query.model_dump_json()
+    narrowed = st.session_state.get("findings_query") not in (None, asked)  # the filters or controls moved
+    st.session_state["findings_query"] = asked
+    if chosen not in trace_ids and (narrowed or not (chosen and trace_exists(cur, chosen, loaded.has_spans))):
+        chosen = trace_ids[0] if trace_ids else None  # a new question opens its first trace, in this run
+        if chosen is not None and narrowed:
+            choose_trace(chosen)
     if chosen is None:
-        st.info("No findings match these filters." if not findings.empty else
+        st.info("No findings match these filters." if layer_choices else
                 "No findings: no trace shows a coordination failure. Open a trace by id above.")
         st.stop()
     st.session_state["trace_choice"] = chosen
@@ -95,13 +125,14 @@ def page() -> None:
     rows_of_chosen = listed.index[listed["trace_id"] == chosen].tolist()
     event = st.dataframe(
         table, width="stretch", height=300, on_select="rerun", selection_mode="single-row", hide_index=True,
-        key=f"findings_table_{hash(chosen) & 0xFFFFFF}",
+        key=f"findings_table_{hash((chosen, asked)) & 0xFFFFFF}",  # a new listing starts on the open trace
         selection_default={"selection": {"rows": rows_of_chosen[:1], "columns": []}},
         column_config={"trace": st.column_config.TextColumn(width="small", help="Shortened; full id below"),
                        "span": st.column_config.TextColumn(width="small"),
                        "evidence": st.column_config.TextColumn(width="large")},
     )
-    picked = event.selection.rows if event and event.selection else []
+    # the selection is kept across reruns: after a filter narrowed the list it may point past its end
+    picked = [r for r in (event.selection.rows if event and event.selection else []) if r < len(listed)]
     if picked and listed.iloc[picked[0]]["trace_id"] != chosen:  # the table drives the picker
         choose_trace(str(listed.iloc[picked[0]]["trace_id"]))
         st.rerun()
@@ -111,14 +142,26 @@ def page() -> None:
     if picked_trace != chosen:  # the picker drives the table
         choose_trace(picked_trace)
         st.rerun()
-    trace_view(loaded, cur, chosen, findings[findings["trace_id"] == chosen])
+    trace_view(loaded, cur, chosen, trace_findings_of(loaded, chosen))
+
+
+def trace_findings_of(loaded: Loaded, trace_id: str) -> pd.DataFrame:
+    """The open trace's findings under the sidebar filters, read once per trace and filters."""
+    chosen = filters()
+    return loaded.dataset.remember(("trace_findings", trace_id, chosen.model_dump_json()),
+                                   lambda: trace_findings(loaded.cursor(), trace_id, chosen, loaded.has_spans))
 
 
 def trace_view(loaded, cur, trace_id: str, trace_findings: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
     """The trace as a collapsible span tree with a timeline, the selected span's detail and the findings."""
-    tree = trace_tree(cur, trace_id)
     st.subheader("Trace")
     st.code(trace_id, language=None)
+    if not loaded.has_spans:
+        no_spans_note("The span tree and timeline of a trace")
+        trace_findings_list(trace_findings)
+        return
+    indexed = TRACE_INDEX in loaded.dataset.memo_tables()
+    tree = loaded.dataset.remember(("trace_tree", trace_id), lambda: trace_tree(cur, trace_id, indexed))
     finding_spans = set(trace_findings["span_id"])
     has_children = set(tree["parent_span_id"].dropna())
     collapsible = [s for s in tree["span_id"] if s in has_children]
@@ -157,7 +200,11 @@ def trace_view(loaded, cur, trace_id: str, trace_findings: pd.DataFrame) -> None
         span_detail(span, price_table(loaded))
     else:
         st.caption("Select a span in the tree to see its input, output, error, tokens, cost and attributes.")
+    trace_findings_list(trace_findings)
 
+
+def trace_findings_list(trace_findings: pd.DataFrame) -> None:
+    """Each finding of the open trace: rule, mode, severity, evidence and remedy."""
     st.subheader("Findings in this trace")
     for f in trace_findings.itertuples():
         with st.container(border=True):

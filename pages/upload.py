@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from audit.errors import InputFileError
+from audit.errors import AuditError, InputFileError
 from audit.importers import LABELS
 from audit.receipt import UNMAPPED_PREFIX, summarise_unmapped
 from audit.schema import CANONICAL, REQUIRED
-from pages.common import audit_files, current, frame_download, guarded, md_code, md_text, show_error
+from pages.common import (
+    Loaded,
+    audit_files,
+    current,
+    frame_download,
+    guarded,
+    md_code,
+    md_text,
+    open_saved,
+    saved_audit_paths,
+    show_error,
+)
 
 
 def page() -> None:
@@ -45,6 +57,8 @@ def page() -> None:
         except Exception as e:
             show_error(e)
 
+    saved_audit_chooser()
+
     pending = st.session_state.get("mapping_error")
     if files and pending:
         st.subheader("Map your columns")
@@ -68,6 +82,9 @@ def page() -> None:
         st.divider()
         st.subheader("Loaded")
         st.markdown(", ".join(md_code(n) for n in loaded.names) + (" (the bundled sample)" if loaded.is_sample else ""))
+        if loaded.dataset.saved:
+            saved_receipt(loaded)
+            return
         for r in loaded.results:
             notes, unmapped = [n for n in r.notes if not n.startswith(UNMAPPED_PREFIX)], r.unmapped
             st.caption(f"{md_text(r.name)}: {md_text(r.format)}, {r.rows_loaded:,} spans loaded, "
@@ -82,9 +99,9 @@ def page() -> None:
                 with st.expander(f"All {len(unmapped):,} unmapped attribute names"):
                     st.code("\n".join(unmapped), language=None)
         db = loaded.db()
-        st.dataframe(db.spans_preview(200), width="stretch", height=300)
+        st.dataframe(spans_preview(loaded), width="stretch", height=300)
 
-        quarantine = db.quarantine_frame()
+        quarantine = loaded.dataset.remember(("quarantine",), db.quarantine_frame)
         st.subheader(f"Quarantined rows ({len(quarantine):,})")
         if quarantine.empty:
             st.success("Every row met the trace contract.")
@@ -96,6 +113,50 @@ def page() -> None:
                 st.caption("The first 5,000 are listed; the download has them all.")
             st.download_button("Download quarantined rows (CSV)", frame_download(quarantine),
                                file_name="quarantine.csv", mime="text/csv")
+
+
+def spans_preview(loaded: Loaded) -> pd.DataFrame:
+    """The first spans, read once per audit (ordering millions of spans on every rerun is not free)."""
+    return loaded.dataset.remember(("spans_preview",), lambda: loaded.db().spans_preview(200))
+
+
+def saved_audit_chooser() -> None:
+    """Open one of the saved audits the server was started with (``-- --db FILE_OR_FOLDER``).
+    Only those paths are offered: a browser never types a path of the server, and a
+    multi-gigabyte audit database is opened where it lies, not uploaded."""
+    paths = saved_audit_paths()
+    if not paths:
+        return
+    st.subheader("Open a saved audit")
+    st.caption("Audits saved with `python -m audit report --db FILE` (or another engine's report-only file) on this "
+               "server, opened read-only: no upload, no re-audit.")
+    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    chosen = c1.selectbox("Saved audit", paths, format_func=lambda p: p.name, key="saved_audit_path")
+    if c2.button("Open this audit", key="open_saved_audit", width="stretch") and chosen is not None:
+        try:
+            loaded = open_saved(chosen)
+        except (AuditError, OSError) as e:
+            show_error(e if isinstance(e, AuditError) else AuditError(f"{chosen.name}: {e.strerror or e}"))
+            return
+        if st.session_state.get("loaded") is not loaded:
+            st.session_state["loaded"] = loaded
+            st.session_state.pop("filters", None)
+        s = loaded.dataset.report.summary
+        st.success(f"Opened {md_code(chosen.name)}: {s.traces:,} traces, {s.findings:,} findings.",
+                   icon=":material/check_circle:")
+        st.page_link("pages/overview.py", label="See the Overview", icon=":material/arrow_forward:")
+
+
+def saved_receipt(loaded: Loaded) -> None:
+    """What a saved audit was made from (its report's provenance) and, with spans, the first rows."""
+    p = loaded.dataset.report.summary.provenance
+    st.caption(f"Saved audit made by version {md_text(p.version)} at {p.generated_at:%Y-%m-%d %H:%M} UTC"
+               + ("" if loaded.has_spans else "; it holds the findings and the report, not the spans"))
+    for source in p.inputs:
+        st.caption(f"{md_text(source.name)}: {md_text(source.format)}, {source.rows_loaded:,} rows loaded, "
+                   f"{source.rows_quarantined:,} quarantined")
+    if loaded.has_spans:
+        st.dataframe(spans_preview(loaded), width="stretch", height=300)
 
 
 with guarded():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import streamlit as st
 from helpers import write_csv
 from streamlit.testing.v1 import AppTest
 from test_math import six_step_rows
@@ -389,24 +390,42 @@ def test_upload_files_of_dead_servers_are_removed(tmp_path: Path, monkeypatch: p
 
 
 def test_failures_and_export_reuse_their_reads_across_reruns(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Moving a control re-runs the page: the findings are read once per sidebar filters, and
-    the report is redacted once per export setting, not on every rerun."""
+    """Moving a control re-runs the page: the findings are read once per question (filters and
+    controls, one SQL query that lists at most a screen), never again for a rerun or a question
+    asked before, and the report is redacted once per export setting, not on every rerun."""
     import audit.redact
     import pages.common
 
     reads: list[object] = []
     redactions: list[object] = []
-    read, redact = pages.common.filtered_findings, audit.redact.redact_report
-    monkeypatch.setattr(pages.common, "filtered_findings", lambda *a: reads.append(a) or read(*a))
+    read, redact = pages.common.findings_listing, audit.redact.redact_report
+    monkeypatch.setattr(pages.common, "findings_listing", lambda *a: reads.append(a[1]) or read(*a))
     monkeypatch.setattr(audit.redact, "redact_report", lambda r: redactions.append(r) or redact(r))
+    st.cache_resource.clear()  # the shared sample's reads of earlier tests
     at = app()
     at.switch_page("pages/failures.py").run()
     at.multiselect[0].set_value([at.multiselect[0].options[0]]).run()
     at.toggle[0].set_value(True).run()
-    assert not at.exception and len(reads) == 1
+    at.toggle[0].set_value(False).run()  # asked before
+    at.switch_page("pages/overview.py").run()
+    at.switch_page("pages/failures.py").run()
+    assert not at.exception and len(reads) == len(set(reads)) == 3, reads
     at.switch_page("pages/export.py").run()
     at.toggle[0].set_value(True).run()
     once = len(redactions)
     for redacted in (False, True):
         at.toggle[0].set_value(redacted).run()
     assert not at.exception and once and len(redactions) == once
+
+
+def test_narrowing_the_findings_below_the_selected_row_is_not_an_error() -> None:
+    """The findings table keeps its selected row across reruns; a filter that leaves fewer
+    rows than that index once raised IndexError instead of showing the narrowed list."""
+    at = app()
+    at.switch_page("pages/failures.py").run()
+    def box(label: str):  # type: ignore[no-untyped-def]
+        return next(m for m in at.multiselect if m.label == label)
+
+    box("Layer").set_value([box("Layer").options[0]]).run()
+    box("Failure mode").set_value([box("Failure mode").options[-1]]).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]

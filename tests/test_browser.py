@@ -56,14 +56,15 @@ def server() -> Iterator[str]:
     yield from start_server()
 
 
-def start_server(port: int | None = None) -> Iterator[str]:
-    """`streamlit run app.py` on a free port (or ``port``) until the module's tests are done."""
+def start_server(port: int | None = None, app_args: tuple[str, ...] = ()) -> Iterator[str]:
+    """`streamlit run app.py [-- app_args]` on a free port (or ``port``) until the module's tests are done."""
     port = port or free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / f"streamlit-{port}.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         *(("--", *app_args) if app_args else ())],
         # a log file, never an unread pipe: a server blocked on a full pipe stops answering
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
