@@ -419,7 +419,7 @@ WHERE p.top_span_id <> r.span_id OR p.depth >= 2
 
 SPAN_FACTS_SQL = f"""
 CREATE OR REPLACE TABLE span_facts AS
-WITH tree AS (SELECT * FROM __span_agents), calls AS MATERIALIZED (
+WITH tree AS (SELECT trace_id, span_id, agent, parent_agent FROM __span_agents), calls AS MATERIALIZED (
     -- A framework's retry prompt in a model call's input (see conventions.FEEDBACK_PATTERNS),
     -- read once per call into narrow columns: the window below must not carry the inputs
     -- (whole conversations in real spans) through its sort, which ran out of memory.
