@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import duckdb
-
+from audit.backend import Backend, Connection, as_backend, fetchone
 from audit.models import ChecklistItem, Score
 from audit.settings import Settings
 
@@ -47,30 +46,28 @@ RULE_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _metrics(con: duckdb.DuckDBPyConnection, settings: Settings) -> Metrics:
-    cur = con.execute(METRICS_SQL, {"backoff_min_ms": settings.backoff_min_ms})
-    names = [d[0] for d in cur.description or []]
-    values = cur.fetchone() or ()
+def _metrics(db: Backend, settings: Settings) -> Metrics:
+    params = {"backoff_min_ms": settings.backoff_min_ms}
+    names = db.columns(METRICS_SQL, params)
+    values = fetchone(db, METRICS_SQL, params) or ()
     metrics: Metrics = {n: float(v or 0) for n, v in zip(names, values, strict=False)}
-    keys = list(RULE_GROUPS)
-    for key, traces, unrecovered in con.execute(
+    db.create_table("rule_groups", [("key", "VARCHAR"), ("rule_id", "VARCHAR")],
+                    [[key, rule] for key, rules in RULE_GROUPS.items() for rule in rules], temp=True)
+    for key, traces, unrecovered in db.fetchall(
         """SELECT g.key, count(DISTINCT f.trace_id), count(DISTINCT CASE WHEN NOT f.recovered THEN f.trace_id END)
-           FROM (SELECT unnest($keys) AS key, unnest($rules) AS rules) g
-           LEFT JOIN findings f ON list_contains(g.rules, f.rule_id) AND NOT f.silenced
-           GROUP BY g.key""",
-        {"keys": keys, "rules": [list(RULE_GROUPS[k]) for k in keys]},
-    ).fetchall():
+           FROM rule_groups g
+           LEFT JOIN findings f ON f.rule_id = g.rule_id AND NOT f.silenced
+           GROUP BY g.key"""):
         # distinct traces per group: a trace with two of a group's rules counts once
         metrics[f"{key}_traces"] = float(traces)
         metrics[f"{key}_unrecovered_traces"] = float(unrecovered)
     metrics["fail_share"] = settings.checklist_fail_share
-    growing = con.execute(
-        """SELECT count(*), count(CASE WHEN gap_ms > prev_gap THEN 1 END) FROM (
+    growing = fetchone(
+        db, """SELECT count(*), count(CASE WHEN gap_ms > prev_gap THEN 1 END) FROM (
                SELECT gap_ms, is_retry, prev_status,
                       lag(gap_ms) OVER (PARTITION BY trace_id, step_key ORDER BY start_time, span_id) AS prev_gap,
                       lag(is_retry) OVER (PARTITION BY trace_id, step_key ORDER BY start_time, span_id) AS prev_retry
-               FROM span_facts) WHERE is_retry AND prev_retry"""
-    ).fetchone() or (0, 0)
+               FROM span_facts) WHERE is_retry AND prev_retry""") or (0, 0)
     metrics["second_retries"], metrics["growing_backoff"] = float(growing[0]), float(growing[1])
     return metrics
 
@@ -232,9 +229,9 @@ ITEMS: tuple[Item, ...] = (
 )
 
 
-def score_checklist(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[ChecklistItem]:
+def score_checklist(con: Connection, settings: Settings) -> list[ChecklistItem]:
     """Score every checklist item from the audit's tables."""
-    m = _metrics(con, settings)
+    m = _metrics(as_backend(con), settings)
     items = []
     for item in ITEMS:
         score, evidence = item.score(m)

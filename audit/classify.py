@@ -9,8 +9,7 @@ errors the agent read), then shape heuristics (loops, ping-pong), then a verdict
 
 from __future__ import annotations
 
-import duckdb
-
+from audit.backend import Backend, Connection, as_backend, backend_errors
 from audit.errors import RuleDefinitionError
 from audit.facts import build_facts
 from audit.progress import Progress, no_progress, scaled
@@ -20,7 +19,7 @@ from audit.settings import Settings
 UNCLASSIFIED_RULE_ID = "UN00"
 
 
-def classify(con: duckdb.DuckDBPyConnection, rules: list[RuleSpec], settings: Settings,
+def classify(con: Connection, rules: list[RuleSpec], settings: Settings,
              progress: Progress = no_progress) -> None:
     """Build ``span_facts``, ``trace_facts`` and ``findings``; ``progress`` hears of the facts,
     then of each rule (the facts are about half the work).
@@ -28,18 +27,17 @@ def classify(con: duckdb.DuckDBPyConnection, rules: list[RuleSpec], settings: Se
     Raises:
         RuleDefinitionError: a rule's SQL does not run against the facts tables.
     """
-    build_facts(con, scaled(progress, 0.0, 0.5))
-    con.execute(
-        "CREATE OR REPLACE TABLE raw_findings (rule_id VARCHAR, trace_id VARCHAR, span_id VARCHAR, "
-        "evidence VARCHAR, recovered BOOLEAN)"
-    )
+    db = as_backend(con)
+    build_facts(db, scaled(progress, 0.0, 0.5))
+    db.create_table("raw_findings", [("rule_id", "VARCHAR"), ("trace_id", "VARCHAR"), ("span_id", "VARCHAR"),
+                                     ("evidence", "VARCHAR"), ("recovered", "BOOLEAN")], [])
     for i, rule in enumerate(rules):
         progress(f"Running rule {rule.id} ({i + 1} of {len(rules)})", 0.5 + 0.45 * i / max(len(rules), 1))
-        run_rule(con, rule, settings)
+        run_rule(db, rule, settings)
     progress("Ranking the findings", 0.95)
-    _register_rules(con, rules)
-    _register_silences(con, settings)
-    con.execute(FINDINGS_SQL)
+    _register_rules(db, rules)
+    _register_silences(db, settings)
+    db.execute(FINDINGS_SQL)
 
 
 def rule_parameters(rule: RuleSpec, settings: Settings) -> dict[str, object]:
@@ -58,10 +56,10 @@ def rule_parameters(rule: RuleSpec, settings: Settings) -> dict[str, object]:
     return {p: values[p] for p in rule.parameters()}
 
 
-def run_rule(con: duckdb.DuckDBPyConnection, rule: RuleSpec, settings: Settings) -> None:
+def run_rule(db: Backend, rule: RuleSpec, settings: Settings) -> None:
     params = rule_parameters(rule, settings)
     try:
-        columns = {c[0] for c in con.execute(f"DESCRIBE ({rule.sql})", params).fetchall()}
+        columns = set(db.columns(rule.sql, params))
         missing = {"trace_id", "span_id", "evidence"} - columns
         if missing:
             raise RuleDefinitionError(
@@ -69,35 +67,30 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: RuleSpec, settings: Settings)
                 f"(and optionally recovered); missing {', '.join(sorted(missing))}"
             )
         recovered = "coalesce(CAST(recovered AS BOOLEAN), false)" if "recovered" in columns else "false"
-        con.execute(
+        db.execute(
             f"INSERT INTO raw_findings SELECT '{rule.id}', CAST(trace_id AS VARCHAR), CAST(span_id AS VARCHAR), "
             f"CAST(evidence AS VARCHAR), {recovered} FROM ({rule.sql})",
             params,
         )
-    except duckdb.Error as e:
+    except backend_errors(db) as e:
         first = str(e).strip().splitlines()[0]
         raise RuleDefinitionError(f"rule {rule.id} ({rule.source}): field sql fails to run: {first}") from e
 
 
-def _register_rules(con: duckdb.DuckDBPyConnection, rules: list[RuleSpec]) -> None:
-    con.execute(
-        "CREATE OR REPLACE TABLE rule_meta (rule_id VARCHAR, rule_order INTEGER, layer VARCHAR, mode VARCHAR, "
-        "title VARCHAR, remedy VARCHAR, base_severity VARCHAR, generic BOOLEAN, shape BOOLEAN, precedence INTEGER)"
-    )
-    con.executemany(
-        "INSERT INTO rule_meta VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [[r.id, i, r.layer, r.mode, r.title, r.remedy, r.severity, r.generic, r.shape, r.precedence]
-         for i, r in enumerate(rules)],
-    )
+RULE_META_COLUMNS = (("rule_id", "VARCHAR"), ("rule_order", "INTEGER"), ("layer", "VARCHAR"), ("mode", "VARCHAR"),
+                     ("title", "VARCHAR"), ("remedy", "VARCHAR"), ("base_severity", "VARCHAR"),
+                     ("generic", "BOOLEAN"), ("shape", "BOOLEAN"), ("precedence", "INTEGER"))
 
 
-def _register_silences(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    con.execute("CREATE OR REPLACE TABLE silences (rule_id VARCHAR, trace_id VARCHAR, reason VARCHAR)")
-    if settings.silence:
-        con.executemany(
-            "INSERT INTO silences VALUES (?, ?, ?)",
-            [[s.rule_id, s.trace_id, s.reason or "silenced in settings"] for s in settings.silence],
-        )
+def _register_rules(db: Backend, rules: list[RuleSpec]) -> None:
+    db.create_table("rule_meta", RULE_META_COLUMNS, [
+        [r.id, i, r.layer, r.mode, r.title, r.remedy, r.severity, r.generic, r.shape, r.precedence]
+        for i, r in enumerate(rules)])
+
+
+def _register_silences(db: Backend, settings: Settings) -> None:
+    db.create_table("silences", [("rule_id", "VARCHAR"), ("trace_id", "VARCHAR"), ("reason", "VARCHAR")],
+                    [[s.rule_id, s.trace_id, s.reason or "silenced in settings"] for s in settings.silence])
 
 
 FINDINGS_SQL = f"""

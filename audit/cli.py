@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="audit trace files and export the report",
                          description="Load trace files (CSV, CSV.gz, Parquet, JSON Lines) and export the audit.")
-    rep.add_argument("traces", nargs="+", type=Path, help="trace files in the canonical format")
+    rep.add_argument("traces", nargs="+", help="trace files in the canonical format (with --engine spark: Parquet "
+                     "files, globs or s3a://, hdfs://, abfss:// URIs)")
     rep.add_argument("--input-format", choices=["auto", *FORMATS], default="auto",
                      help="export format of the trace files (default: detected from each file)")
     rep.add_argument("--db", type=Path, help="DuckDB file to keep the audit in (default: in memory)")
@@ -63,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--output", "-o", default="-", help="output file ('-' for stdout, the default)")
     rep.add_argument("--findings", type=Path, help="also write every finding to this file by DuckDB itself "
                      "(.parquet, else CSV): the full list for any size, beside the report")
+    rep.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                     help="duckdb (default: embedded, one machine) or spark (the same SQL on Apache Spark, for "
+                          "canonical Parquet past one machine; docs/SCALE.md)")
+    rep.add_argument("--spark-master", metavar="URL", help="Spark master (local[4], spark://host:7077, yarn; "
+                     "default: spark-submit's, else local[*])")
+    rep.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                     help="a Spark setting, repeatable (e.g. spark.driver.memory=8g)")
+    rep.add_argument("--export-spans", type=Path, metavar="FILE.parquet",
+                     help="also write the loaded spans as canonical Parquet, the input of --engine spark")
     _settings_flags(rep)
 
     smp = sub.add_parser("sample", help="generate labelled synthetic traces",
@@ -160,6 +170,9 @@ def check_output(output: str, inputs: list[Path]) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
+    if args.engine == "spark":
+        return _report_spark(args)
+    args.traces = [Path(t) for t in args.traces]
     inputs = [*args.traces, *([args.evals] if args.evals else [])]
     check_output(args.output, inputs)
     if args.findings:
@@ -178,6 +191,9 @@ def _report(args: argparse.Namespace) -> int:
                 print(terminal_safe(f"{r.name}: {note}"), file=sys.stderr)
     if args.evals:
         audit.load_evals(SourceFile.of(args.evals))
+    if args.export_spans:
+        check_output(str(args.export_spans), inputs)
+        audit.export_spans(args.export_spans)
     report = audit.run(redact=args.redact)
     if args.db is not None:  # the app opens the file at once, without running the audit again
         save_report(audit.con, report)
@@ -191,9 +207,13 @@ def _report(args: argparse.Namespace) -> int:
         written = audit.write_findings(args.findings, redact=args.redact)
         print(f"wrote {written:,} findings to {terminal_safe(str(args.findings))}", file=sys.stderr)
     _print_summary(report, results_quarantined=sum(r.rows_quarantined for r in results))
+    return _exit_code(report, args.fail_on)
+
+
+def _exit_code(report: AuditReport, fail_on: str | None) -> int:
     severities = report.summary.findings_by_severity  # over every finding, not the report's cut list
-    if args.fail_on and any(n and SEVERITY_RANK[s] <= SEVERITY_RANK[args.fail_on] for s, n in severities.items()):
-        print(f"failing: findings of severity {args.fail_on} or worse exist", file=sys.stderr)
+    if fail_on and any(n and SEVERITY_RANK[s] <= SEVERITY_RANK[fail_on] for s, n in severities.items()):
+        print(f"failing: findings of severity {fail_on} or worse exist", file=sys.stderr)
         return 1
     return 0
 
@@ -204,6 +224,42 @@ def _write_findings_csv(audit: Audit, output: str, redact: bool) -> None:
         sys.stdout.write(terminal_safe(audit.findings_csv(redact).decode("utf-8")))
     else:
         audit.write_findings(output, redact=redact, fmt="csv")
+
+
+def _report_spark(args: argparse.Namespace) -> int:
+    """The audit of canonical Parquet on Spark (``audit.spark_engine``); pyspark loads only here."""
+    from audit.cost import load_prices
+    from audit.rules import load_rule_file
+    from audit.settings import load_settings
+    from audit.spark_engine import run_report
+
+    unsupported = [flag for flag, value in (("--evals", args.evals), ("--redact", args.redact),
+                                            ("--export-spans", args.export_spans)) if value]
+    if unsupported:
+        raise AuditError(f"{', '.join(unsupported)}: not available with --engine spark yet (docs/SCALE.md)")
+    if args.input_format not in ("auto", "parquet"):
+        raise AuditError("--engine spark reads canonical Parquet only; convert with --export-spans (docs/SCALE.md)")
+    check_output(args.output, [])
+    conf = dict(_key_value(c) for c in args.spark_conf)
+    overrides = {k: getattr(args, k) for k in Settings.model_fields if getattr(args, k, None) is not None}
+    settings = load_settings(args.settings, **overrides)
+    rules = catalog(load_rule_file(args.rules) if args.rules else None)
+    report = run_report(args.traces, master=args.spark_master, conf=conf, settings=settings, rules=rules,
+                        prices=load_prices(args.prices), findings_file=str(args.findings) if args.findings else None,
+                        db_file=str(args.db) if args.db else None)
+    _write(render(report, args.format), args.output)
+    if args.findings:
+        print(f"wrote {report.summary.findings + report.summary.silenced_findings:,} findings to "
+              f"{terminal_safe(str(args.findings))} (a Parquet or CSV folder written by Spark)", file=sys.stderr)
+    _print_summary(report, results_quarantined=0)
+    return _exit_code(report, args.fail_on)
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise AuditError(f"--spark-conf {text!r}: expected KEY=VALUE")
+    return key.strip(), value.strip()
 
 
 def _write(text: str, output: str) -> None:

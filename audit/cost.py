@@ -10,10 +10,11 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from audit.backend import Connection, as_backend, fetchone
 from audit.errors import SettingsError
+from audit.facts import MAX_DEPTH
 from audit.models import AuditReport, Cost, LayerCost, PriceRow
 from audit.reliability import LAYER_ORDER
 from audit.settings import Settings, describe_validation_error, read_config_file
@@ -82,7 +83,7 @@ WITH model_price AS (
         SELECT m.model, p.input_per_mtok, p.output_per_mtok,
                row_number() OVER (PARTITION BY m.model ORDER BY p.priority) AS k
         FROM (SELECT DISTINCT model FROM span_facts WHERE model IS NOT NULL) m
-        JOIN prices p ON lower(m.model) GLOB lower(p.pattern)
+        JOIN prices p ON regexp_matches(lower(m.model), p.pattern_rx)
     ) WHERE k = 1
 ), own AS (
     SELECT f.trace_id, f.span_id, f.parent_span_id, f.status, f.later_runs, f.error_family,
@@ -111,15 +112,18 @@ FROM own o LEFT JOIN children c ON c.trace_id = o.trace_id AND c.span_id = o.spa
 
 # Retried attempts (an error followed by another run of the step) and everything under them,
 # in runs that succeeded in the end: what failed runs burnt is counted as failed spend.
-RETRY_WASTE_SQL = """
+RETRY_WASTE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE retry_waste AS
-WITH RECURSIVE wasted(trace_id, span_id, family) AS (
-    SELECT f.trace_id, f.span_id, f.error_family
+WITH RECURSIVE wasted(trace_id, span_id, family, depth) AS (
+    -- UNION ALL with a depth bound, not UNION (Spark's recursive CTEs lack it): a parent
+    -- cycle stops at the bound, and the GROUP BY below keeps each span once
+    SELECT f.trace_id, f.span_id, f.error_family, 0
     FROM span_facts f JOIN trace_facts t ON t.trace_id = f.trace_id AND NOT t.failed
     WHERE f.status = 'error' AND f.later_runs > 0
-    UNION
-    SELECT c.trace_id, c.span_id, w.family
+    UNION ALL
+    SELECT c.trace_id, c.span_id, w.family, w.depth + 1
     FROM span_facts c JOIN wasted w ON c.trace_id = w.trace_id AND c.parent_span_id = w.span_id
+    WHERE w.depth < {MAX_DEPTH}
 )
 SELECT w.trace_id, w.span_id,
        CASE WHEN w.family IN ('parse', 'schema', 'tool_args') THEN 'handoff'
@@ -133,47 +137,66 @@ GROUP BY 1, 2, 3
 """
 
 
-def compute_cost(con: duckdb.DuckDBPyConnection, table: PriceTable, settings: Settings) -> Cost:
+def glob_regex(pattern: str) -> str:
+    """A case-insensitive glob (``*``, ``?``, ``[...]``) as an anchored regex that RE2 (DuckDB) and
+    Java (Spark) read alike, so one SQL prices models on both engines (Spark has no GLOB)."""
+    out, i, text = [], 0, pattern.lower()
+    while i < len(text):
+        c = text[i]
+        close = text.find("]", i + 2) if c == "[" else -1
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif close > 0:
+            body = text[i + 1:close]
+            negate = body[:1] in ("!", "^")
+            body = body[1:] if negate else body
+            out.append("[" + ("^" if negate else "") + "".join("\\" + ch if ch in "\\[]^&" else ch
+                                                            for ch in body) + "]")
+            i = close
+        else:
+            out.append(c if c.isalnum() or c in " _-" else "\\" + c)
+        i += 1
+    return "(?s)^(" + "".join(out) + ")\\z"
+
+
+def register_prices(con: Connection, table: PriceTable) -> None:
+    """The ``prices`` table ``SPAN_COSTS_SQL`` joins. Temporary: it belongs to this connection
+    (cursor), so sessions sharing one read-only audit can price it differently at the same time."""
+    as_backend(con).create_table(
+        "prices", [("priority", "INTEGER"), ("pattern_rx", "VARCHAR"), ("input_per_mtok", "DOUBLE"),
+                   ("output_per_mtok", "DOUBLE")],
+        [[i, glob_regex(p.pattern), p.input_per_mtok, p.output_per_mtok] for i, p in enumerate(table.prices)],
+        temp=True)
+
+
+def compute_cost(con: Connection, table: PriceTable, settings: Settings) -> Cost:
     """Price every span and split the spend by outcome and layer."""
-    # temporary tables: they belong to this connection (cursor), so sessions sharing one
-    # read-only audit can price it differently at the same time
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE prices (priority INTEGER, pattern VARCHAR, input_per_mtok DOUBLE, "
-        "output_per_mtok DOUBLE)"
-    )
-    con.executemany(
-        "INSERT INTO prices VALUES (?, ?, ?, ?)",
-        [[i, p.pattern, p.input_per_mtok, p.output_per_mtok] for i, p in enumerate(table.prices)],
-    )
-    con.execute(SPAN_COSTS_SQL)
-    con.execute(RETRY_WASTE_SQL)
-    total, recorded, computed, unpriced, unpriced_tokens = con.execute(
-        "SELECT coalesce(sum(counted_cost), 0), coalesce(sum(CASE WHEN recorded THEN counted_cost END), 0), "
+    db = as_backend(con)
+    register_prices(db, table)
+    db.execute(SPAN_COSTS_SQL)
+    db.execute(RETRY_WASTE_SQL)
+    total, recorded, computed, unpriced, unpriced_tokens = fetchone(
+        db, "SELECT coalesce(sum(counted_cost), 0), coalesce(sum(CASE WHEN recorded THEN counted_cost END), 0), "
         "coalesce(sum(CASE WHEN NOT recorded THEN counted_cost END), 0), count(CASE WHEN unpriced THEN 1 END), "
         "coalesce(sum(CASE WHEN unpriced THEN tokens END), 0) FROM span_costs"
-    ).fetchone() or (0.0, 0.0, 0.0, 0, 0)
-    models = [
-        r[0] for r in con.execute(
-            "SELECT DISTINCT model FROM span_costs WHERE unpriced AND model IS NOT NULL ORDER BY 1"
-        ).fetchall()
-    ]
-    n_traces, n_failed = con.execute(
-        "SELECT count(*), count(CASE WHEN failed THEN 1 END) FROM trace_facts"
-    ).fetchone() or (0, 0)
+    ) or (0.0, 0.0, 0.0, 0, 0)
+    models = [r[0] for r in db.fetchall(
+        "SELECT DISTINCT model FROM span_costs WHERE unpriced AND model IS NOT NULL ORDER BY 1")]
+    n_traces, n_failed = fetchone(
+        db, "SELECT count(*), count(CASE WHEN failed THEN 1 END) FROM trace_facts") or (0, 0)
     failed_by_layer = {
         layer: (n, cost)
-        for layer, n, cost in con.execute(
+        for layer, n, cost in db.fetchall(
             """SELECT coalesce(f.layer, 'unclassified'), count(DISTINCT t.trace_id), coalesce(sum(c.cost), 0)
                FROM trace_facts t
                LEFT JOIN findings f ON f.trace_id = t.trace_id AND f."primary"
                LEFT JOIN (SELECT trace_id, sum(counted_cost) AS cost FROM span_costs GROUP BY 1) c
                       ON c.trace_id = t.trace_id
-               WHERE t.failed GROUP BY 1"""
-        ).fetchall()
+               WHERE t.failed GROUP BY 1""")
     }
-    retry_by_layer = dict(
-        con.execute("SELECT layer, coalesce(sum(cost), 0) FROM retry_waste GROUP BY 1").fetchall()
-    )
+    retry_by_layer: dict[str, float] = dict(db.fetchall("SELECT layer, coalesce(sum(cost), 0) FROM retry_waste GROUP BY 1"))
     failed_cost = sum(c for _, c in failed_by_layer.values())
     retry_cost = float(sum(retry_by_layer.values()))
     by_layer = {

@@ -7,6 +7,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ import duckdb
 from pydantic import TypeAdapter, ValidationError
 
 from audit import __version__
+from audit.backend import Backend, as_backend, fetchone
 from audit.checklist import score_checklist
 from audit.classify import classify
 from audit.cost import PriceTable, compute_cost, load_prices, money_lost
@@ -155,23 +157,12 @@ class Audit:
 
     def _run(self, progress: Progress = no_progress) -> AuditReport:
         self.classify(scaled(progress, 0.0, 0.75))
-        progress("Computing reliability", 0.75)
-        reliability = compute_reliability(self.con, self.settings)
-        progress("Computing cost", 0.85)
-        cost = compute_cost(self.con, self.prices, self.settings)
-        progress("Scoring the checklist", 0.92)
-        checklist = score_checklist(self.con, self.settings)
-        progress("Writing the report", 0.96)
-        fix_first = rank_fixes(self.con, cost)
-        modes = self._mode_counts()
         quarantine, quarantine_omitted = self._quarantine()
-        summary = self._summary(modes, reliability.observed_success, reliability.predicted_success, cost)
-        return AuditReport(
-            summary=summary, findings=self._findings(), findings_omitted=sum(m.omitted for m in modes),
-            reliability=reliability, cost=cost, fix_first=fix_first, checklist=checklist,
-            quarantine=quarantine, quarantine_omitted=quarantine_omitted,
-            fingerprints=summarise_fingerprints(self.con),
-        )
+        (quarantined,) = self.con.execute("SELECT count(*) FROM quarantine").fetchone() or (0,)
+        return build_report(as_backend(self.con), self.settings, self.rules, self.prices,
+                            ReportInputs(sources=self.sources(), quarantine=quarantine,
+                                         quarantine_omitted=quarantine_omitted, quarantined_rows=int(quarantined)),
+                            progress)
 
     # -- queries the app and exports use -------------------------------------------------
 
@@ -213,6 +204,18 @@ class Audit:
         finally:
             spool.unlink(missing_ok=True)
 
+    def export_spans(self, path: str | Path) -> None:
+        """The loaded spans as Parquet in the canonical schema (``spans``), written by DuckDB:
+        the input of ``--engine spark`` (docs/SCALE.md).
+
+        Raises:
+            AuditError: the file cannot be written.
+        """
+        try:
+            self.con.sql("SELECT * FROM spans").write_parquet(str(path))
+        except (duckdb.Error, OSError) as e:
+            raise AuditError(f"cannot write spans to {path}: {str(e).splitlines()[0]}") from e
+
     def spans_preview(self, limit: int = 200) -> pd.DataFrame:
         return self.frame("SELECT * EXCLUDE (extra) FROM spans ORDER BY source_file, source_row LIMIT ?", [limit])
 
@@ -232,27 +235,6 @@ class Audit:
 
     # -- report parts ----------------------------------------------------------------------
 
-    def _findings(self) -> list[Finding]:
-        """The report's findings: the top ``report_findings_per_mode`` of each (layer, mode),
-        chosen by a window in DuckDB, so only the kept rows ever become Python objects."""
-        cur = self.con.execute(
-            f"SELECT * FROM findings QUALIFY row_number() OVER (PARTITION BY layer, mode ORDER BY {MODE_RANK}) <= ? "
-            f"ORDER BY {FINDINGS_ORDER}, span_id, rule_id", [self.settings.report_findings_per_mode])
-        names = [d[0] for d in cur.description or []]
-        return _FINDINGS.validate_python([dict(zip(names, row, strict=True)) for row in cur.fetchall()])
-
-    def _mode_counts(self) -> list[ModeCount]:
-        """Findings per (layer, mode) over the whole ``findings`` table, with how many the list keeps."""
-        limit = self.settings.report_findings_per_mode
-        return [
-            ModeCount(layer=layer, mode=mode, findings=n, primary=p, silenced=s, listed=min(n + s, limit),
-                      omitted=max(n + s - limit, 0))
-            for layer, mode, n, p, s in self.con.execute(
-                "SELECT layer, mode, count(*) FILTER (WHERE NOT silenced), "
-                "count(*) FILTER (WHERE NOT silenced AND \"primary\"), count(*) FILTER (WHERE silenced) "
-                "FROM findings GROUP BY layer, mode ORDER BY 4 DESC, 3 DESC, layer, mode").fetchall()
-        ]
-
     def _quarantine(self) -> tuple[list[QuarantineRow], int]:
         """The first ``report_quarantine_rows`` quarantined rows, and how many more there are."""
         limit = self.settings.report_quarantine_rows
@@ -265,52 +247,109 @@ class Audit:
         (total,) = self.con.execute("SELECT count(*) FROM quarantine").fetchone() or (0,)
         return rows, max(int(total) - limit, 0)
 
-    def _timeline(self) -> list[TimeBucket]:
-        span = self.con.execute("SELECT min(started_at), max(started_at) FROM trace_facts").fetchone()
-        if not span or span[0] is None:
-            return []  # no timestamps: no time chart, no time filter
-        unit = timeline_unit((span[1] - span[0]).total_seconds())
-        return [
-            TimeBucket(start=s, traces=n, failed=f, unit=unit)
-            for s, n, f in self.con.execute(
-                "SELECT date_trunc(?, started_at) AS b, count(*), count(CASE WHEN failed THEN 1 END) "
-                "FROM trace_facts WHERE started_at IS NOT NULL GROUP BY b ORDER BY b",
-                [unit],
-            ).fetchall()
-        ]
 
-    def _summary(self, modes: list[ModeCount], observed: float, predicted: float | None, cost: Cost) -> Summary:
-        """Headline counts, all computed in SQL over every finding (never from the cut list)."""
-        con = self.con
-        traces, failed, silent, first, last = con.execute(
-            "SELECT count(*), count(CASE WHEN failed THEN 1 END), count(CASE WHEN silent THEN 1 END), "
-            "min(started_at), max(ended_at) FROM trace_facts"
-        ).fetchone() or (0, 0, 0, None, None)
-        (spans,) = con.execute("SELECT count(*) FROM spans").fetchone() or (0,)
-        (quarantined,) = con.execute("SELECT count(*) FROM quarantine").fetchone() or (0,)
-        severity = dict(con.execute(
-            "SELECT severity, count(*) FROM findings WHERE NOT silenced GROUP BY severity").fetchall())
-        top = sorted(((m.layer, m.mode, m.primary) for m in modes if m.primary), key=lambda x: (-x[2], x[0], x[1]))
-        return Summary(
-            traces=traces, spans=spans, quarantined_rows=quarantined, failed_traces=failed, silent_failures=silent,
-            observed_success=observed, predicted_success=predicted,
-            coordination_gap=None if predicted is None else predicted - observed,
-            findings=sum(m.findings for m in modes), silenced_findings=sum(m.silenced for m in modes),
-            primary_by_layer={layer: sum(m.primary for m in modes if m.layer == layer) for layer in LAYER_ORDER},
-            findings_by_layer={layer: sum(m.findings for m in modes if m.layer == layer) for layer in LAYER_ORDER},
-            findings_by_severity={s: int(severity.get(s, 0)) for s in ("high", "medium", "low")},
-            top_modes=top[:10], modes=modes,
-            total_cost_usd=cost.total_cost_usd,
-            cost_per_successful_run_usd=cost.cost_per_successful_run_usd,
-            money_lost_usd=money_lost(cost), unpriced_spans=cost.unpriced_spans,
-            first_seen=first, last_seen=last, timeline=self._timeline(),
-            provenance=Provenance(
-                version=__version__, generated_at=datetime.now(UTC), inputs=self.sources(),
-                price_table_as_of=self.prices.as_of, settings=self.settings.model_dump(mode="json"),
-                rules=[f"{r.id} {r.name} ({r.source})" for r in self.rules], redacted=False,
-            ),
-        )
+# -- the report, from the audit's tables on either engine -------------------------------------
 
+@dataclass(frozen=True)
+class ReportInputs:
+    """What the report says of its inputs, which only the loading engine knows."""
+
+    sources: list[SourceInfo]
+    quarantine: list[QuarantineRow] = field(default_factory=list)
+    quarantine_omitted: int = 0
+    quarantined_rows: int = 0
+
+
+def build_report(db: Backend, settings: Settings, rules: list[RuleSpec], prices: PriceTable,
+                 inputs: ReportInputs, progress: Progress = no_progress) -> AuditReport:
+    """Reliability, cost, checklist and the bounded report from the classified tables
+    (``findings``, ``span_facts``, ``trace_facts``, ``finding_fingerprints``). The same
+    statements on DuckDB and on Spark: only aggregates and the kept findings reach Python."""
+    progress("Computing reliability", 0.75)
+    reliability = compute_reliability(db, settings)
+    progress("Computing cost", 0.85)
+    cost = compute_cost(db, prices, settings)
+    progress("Scoring the checklist", 0.92)
+    checklist = score_checklist(db, settings)
+    progress("Writing the report", 0.96)
+    fix_first = rank_fixes(db, cost)
+    modes = mode_counts(db, settings.report_findings_per_mode)
+    summary = build_summary(db, modes, reliability.observed_success, reliability.predicted_success, cost,
+                            settings, rules, prices, inputs)
+    return AuditReport(
+        summary=summary, findings=report_findings(db, settings.report_findings_per_mode),
+        findings_omitted=sum(m.omitted for m in modes),
+        reliability=reliability, cost=cost, fix_first=fix_first, checklist=checklist,
+        quarantine=inputs.quarantine, quarantine_omitted=inputs.quarantine_omitted,
+        fingerprints=summarise_fingerprints(db),
+    )
+
+
+def report_findings(db: Backend, per_mode: int) -> list[Finding]:
+    """The report's findings: the top ``per_mode`` of each (layer, mode), chosen by a window
+    in SQL, so only the kept rows ever become Python objects."""
+    columns = ", ".join(f'"{c}"' for c in Finding.model_fields)
+    sql = (f"SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY layer, mode ORDER BY {MODE_RANK}) "
+           f"AS mode_rank FROM findings) WHERE mode_rank <= ? ORDER BY {FINDINGS_ORDER}, span_id, rule_id")
+    names = list(Finding.model_fields)
+    return _FINDINGS.validate_python([dict(zip(names, row, strict=True)) for row in db.fetchall(sql, [per_mode])])
+
+
+def mode_counts(db: Backend, per_mode: int) -> list[ModeCount]:
+    """Findings per (layer, mode) over the whole ``findings`` table, with how many the list keeps."""
+    return [
+        ModeCount(layer=layer, mode=mode, findings=n, primary=p, silenced=s, listed=min(n + s, per_mode),
+                  omitted=max(n + s - per_mode, 0))
+        for layer, mode, n, p, s in db.fetchall(
+            "SELECT layer, mode, count(*) FILTER (WHERE NOT silenced), "
+            "count(*) FILTER (WHERE NOT silenced AND \"primary\"), count(*) FILTER (WHERE silenced) "
+            "FROM findings GROUP BY layer, mode ORDER BY 4 DESC, 3 DESC, layer, mode")
+    ]
+
+
+def timeline(db: Backend) -> list[TimeBucket]:
+    """Traces and failed traces per time bucket, the bucket sized to the data's time span."""
+    span = fetchone(db, "SELECT min(started_at), max(started_at) FROM trace_facts")
+    if not span or span[0] is None:
+        return []  # no timestamps: no time chart, no time filter
+    unit = timeline_unit((span[1] - span[0]).total_seconds())
+    return [
+        TimeBucket(start=s, traces=n, failed=f, unit=unit)
+        for s, n, f in db.fetchall(
+            "SELECT date_trunc(?, started_at) AS b, count(*), count(CASE WHEN failed THEN 1 END) "
+            "FROM trace_facts WHERE started_at IS NOT NULL GROUP BY b ORDER BY b", [unit])
+    ]
+
+
+def build_summary(db: Backend, modes: list[ModeCount], observed: float, predicted: float | None, cost: Cost,
+                  settings: Settings, rules: list[RuleSpec], prices: PriceTable, inputs: ReportInputs) -> Summary:
+    """Headline counts, all computed in SQL over every finding (never from the cut list)."""
+    traces, failed, silent, first, last = fetchone(
+        db, "SELECT count(*), count(CASE WHEN failed THEN 1 END), count(CASE WHEN silent THEN 1 END), "
+        "min(started_at), max(ended_at) FROM trace_facts") or (0, 0, 0, None, None)
+    (spans,) = fetchone(db, "SELECT count(*) FROM spans") or (0,)
+    severity: dict[str, int] = dict(
+        db.fetchall("SELECT severity, count(*) FROM findings WHERE NOT silenced GROUP BY severity"))
+    top = sorted(((m.layer, m.mode, m.primary) for m in modes if m.primary), key=lambda x: (-x[2], x[0], x[1]))
+    return Summary(
+        traces=traces, spans=spans, quarantined_rows=inputs.quarantined_rows, failed_traces=failed,
+        silent_failures=silent, observed_success=observed, predicted_success=predicted,
+        coordination_gap=None if predicted is None else predicted - observed,
+        findings=sum(m.findings for m in modes), silenced_findings=sum(m.silenced for m in modes),
+        primary_by_layer={layer: sum(m.primary for m in modes if m.layer == layer) for layer in LAYER_ORDER},
+        findings_by_layer={layer: sum(m.findings for m in modes if m.layer == layer) for layer in LAYER_ORDER},
+        findings_by_severity={s: int(severity.get(s, 0)) for s in ("high", "medium", "low")},
+        top_modes=top[:10], modes=modes,
+        total_cost_usd=cost.total_cost_usd,
+        cost_per_successful_run_usd=cost.cost_per_successful_run_usd,
+        money_lost_usd=money_lost(cost), unpriced_spans=cost.unpriced_spans,
+        first_seen=first, last_seen=last, timeline=timeline(db),
+        provenance=Provenance(
+            version=__version__, generated_at=datetime.now(UTC), inputs=inputs.sources,
+            price_table_as_of=prices.as_of, settings=settings.model_dump(mode="json"),
+            rules=[f"{r.id} {r.name} ({r.source})" for r in rules], redacted=False,
+        ),
+    )
 
 TIME_UNITS = (("second", 120), ("minute", 2 * 3600), ("hour", 3 * 86400), ("day", 366 * 86400))
 

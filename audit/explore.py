@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field
 
-from audit.cost import SPAN_COSTS_SQL, PriceTable
+from audit.cost import SPAN_COSTS_SQL, PriceTable, register_prices
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -180,10 +180,7 @@ def trace_findings(con: duckdb.DuckDBPyConnection, trace_id: str, filters: Filte
 
 def price_spans(con: duckdb.DuckDBPyConnection, table: PriceTable) -> None:
     """This connection's ``span_costs`` under a price table (temporary, connection-local)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE prices (priority INTEGER, pattern VARCHAR, input_per_mtok DOUBLE, "
-                "output_per_mtok DOUBLE)")
-    con.executemany("INSERT INTO prices VALUES (?, ?, ?, ?)",
-                    [[i, p.pattern, p.input_per_mtok, p.output_per_mtok] for i, p in enumerate(table.prices)])
+    register_prices(con, table)
     con.execute(SPAN_COSTS_SQL)
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 
-import duckdb
-
+from audit.backend import Connection, as_backend
 from audit.importers.conventions import (
     ACKNOWLEDGEMENT_RX,
     DELEGATE_ARGUMENTS,
@@ -228,21 +227,22 @@ TRACE_FACT_COLUMNS = {
 }
 
 
-def build_facts(con: duckdb.DuckDBPyConnection, progress: Progress = no_progress) -> None:
+def build_facts(con: Connection, progress: Progress = no_progress) -> None:
     """(Re)create ``span_facts`` and ``trace_facts`` from ``spans`` and ``evals``; ``progress``
     hears of each stage (the longest part of an audit: minutes at millions of spans)."""
+    db = as_backend(con)
     steps = len(SPAN_FACTS_STATEMENTS) + 2
     progress("Deriving the span facts: agents and stages", 0.0)
     for statement in SPAN_WALK_STATEMENTS:
-        con.execute(statement)
+        db.execute(statement)
     for i, statement in enumerate(SPAN_FACTS_STATEMENTS, start=1):
         progress(f"Deriving the span facts: stage {i} of {len(SPAN_FACTS_STATEMENTS)}", i / steps)
-        con.execute(statement)
-    con.execute(STAGE_FAILURES_SQL)
+        db.execute(statement)
+    db.execute(STAGE_FAILURES_SQL)
     for table in (*WALK_TABLES, *(f"__facts_{stage}" for stage in STAGES)):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+        db.drop(table)
     progress("Deriving the trace facts", (steps - 1) / steps)
-    con.execute(TRACE_FACTS_SQL.replace("ACKNOWLEDGEMENT", ACKNOWLEDGEMENT_RX.replace("'", "''")))
+    db.execute(TRACE_FACTS_SQL.replace("ACKNOWLEDGEMENT", ACKNOWLEDGEMENT_RX.replace("'", "''")))
 
 
 
@@ -344,13 +344,14 @@ MISSING_ARGUMENTS = (
     f"CASE WHEN s.kind = 'tool' AND s.extra LIKE '%{TOOL_SCHEMA_KEY}%' AND s.input LIKE '{{%' "
     f"AND json_valid(s.input) AND json_valid({TOOL_SCHEMA}) THEN NULLIF(array_to_string(list_filter("
     f"CAST(json_extract({TOOL_SCHEMA}, '$.required') AS VARCHAR[]), "
-    f"lambda k: json_extract(s.input, '$.\"' || k || '\"') IS NULL), ', '), '') END")
+    f"lambda k: NOT list_contains(json_keys(s.input), k)), ', '), '') END")
 # The nodes a graph node's output routes to (conventions.ROUTE_TARGET_PATHS): a name, or a
-# list of names and Send objects ({"node": ...}).
+# list of names and Send objects ({"node": ...}). The list is read as text (a name as itself,
+# a Send as its JSON), which Spark's from_json reads alike.
 ROUTE_TARGETS = "list_concat(" + ", ".join(
     f"CASE json_type(s.output, '{p}') WHEN 'VARCHAR' THEN [json_extract_string(s.output, '{p}')] "
-    f"WHEN 'ARRAY' THEN list_transform(CAST(json_extract(s.output, '{p}') AS JSON[]), "
-    f"lambda g: coalesce(json_extract_string(g, '$.node'), json_extract_string(g, '$'))) END"
+    f"WHEN 'ARRAY' THEN list_transform(CAST(json_extract(s.output, '{p}') AS VARCHAR[]), "
+    f"lambda g: coalesce(json_extract_string(TRY_CAST(g AS JSON), '$.node'), g)) END"
     for p in ROUTE_TARGET_PATHS) + ", [])"
 
 # A step is its name, agent and parent step: frameworks name every model call after its
@@ -378,8 +379,9 @@ FROM __span_ids c LEFT JOIN __span_ids p ON p.trace_id = c.trace_id AND p.span_i
     # (its spans keep their own agent).
     f"""CREATE OR REPLACE TEMP TABLE __span_walk AS
 WITH RECURSIVE tree AS (
-    SELECT sid, CASE WHEN has_agent THEN sid END AS agent_sid, CAST(NULL AS INTEGER) AS parent_agent_sid,
-           sid AS top_sid, CAST(NULL AS INTEGER) AS below_top_sid, 0 AS depth
+    -- the NULL keys are typed as the key (CASE WHEN false): Spark numbers spans in BIGINT
+    SELECT sid, CASE WHEN has_agent THEN sid END AS agent_sid, CASE WHEN false THEN sid END AS parent_agent_sid,
+           sid AS top_sid, CASE WHEN false THEN sid END AS below_top_sid, 0 AS depth
     FROM __span_links WHERE parent_sid IS NULL
     UNION ALL
     SELECT l.sid, CASE WHEN l.has_agent THEN l.sid ELSE t.agent_sid END, t.agent_sid,
@@ -447,7 +449,7 @@ WITH tree AS (SELECT trace_id, span_id, agent, parent_agent FROM __span_agents),
     -- A graph node that routed the run to a node that never ran after it, in a run that then
     -- ended without an error (an error would explain why it did not): the run was sent nowhere
     -- (conventions.ROUTE_TARGET_PATHS).
-    SELECT r.trace_id, r.span_id, string_agg(DISTINCT r.target, ', ') AS target
+    SELECT r.trace_id, r.span_id, string_agg(DISTINCT r.target, ', ' ORDER BY r.target) AS target
     FROM (SELECT s.trace_id, s.span_id, s.start_time, s.end_time, unnest({ROUTE_TARGETS}) AS target
           FROM spans s WHERE s.status = 'ok' AND s.output LIKE '%"goto"%' AND json_valid(s.output)) r
     WHERE r.target IS NOT NULL AND r.target <> '' AND left(r.target, 2) <> '__'

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from audit.backend import Connection, as_backend
 from audit.models import Fingerprint
 
 if TYPE_CHECKING:
@@ -103,8 +104,8 @@ SELECT fingerprint, min(layer), min(mode), min(step), min(template), min(rule_id
        count(DISTINCT CASE WHEN trace_failed THEN trace_id END) / greatest(max(failed.n), 1),
        min(start_time), max(start_time),
        -- the example: a root cause in a failed run if there is one, else the earliest
-       arg_min(trace_id, (NOT "primary", NOT trace_failed, start_time, trace_id)),
-       arg_min(span_id, (NOT "primary", NOT trace_failed, start_time, trace_id)),
+       arg_min(trace_id, (NOT "primary", NOT trace_failed, start_time, trace_id, span_id)),
+       arg_min(span_id, (NOT "primary", NOT trace_failed, start_time, trace_id, span_id)),
        min(remedy)
 FROM fp, failed
 GROUP BY fingerprint
@@ -118,15 +119,15 @@ FINGERPRINT_FIELDS = (
 )
 
 
-def build_fingerprints(con: duckdb.DuckDBPyConnection) -> None:
+def build_fingerprints(con: Connection) -> None:
     """(Re)create ``finding_fingerprints`` (one row per finding) from ``findings`` and ``span_facts``."""
-    con.execute(FINGERPRINTS_SQL)
+    as_backend(con).execute(FINGERPRINTS_SQL)
 
 
-def summarise_fingerprints(con: duckdb.DuckDBPyConnection) -> list[Fingerprint]:
+def summarise_fingerprints(con: Connection) -> list[Fingerprint]:
     """One row per fingerprint of the unsilenced findings, most traces first."""
     return [Fingerprint(**dict(zip(FINGERPRINT_FIELDS, row, strict=True)))
-            for row in con.execute(SUMMARY_SQL).fetchall()]
+            for row in as_backend(con).fetchall(SUMMARY_SQL)]
 
 
 def message_templates(con: duckdb.DuckDBPyConnection, messages: list[str]) -> list[str]:

@@ -8,8 +8,7 @@ example traces. SQL gathers the counts; re-ranking for other cost settings is ar
 
 from __future__ import annotations
 
-import duckdb
-
+from audit.backend import Connection, as_backend
 from audit.models import Cost, FixFirstItem
 
 EXAMPLES = 3
@@ -24,20 +23,20 @@ WITH trace_cost AS (
     WHERE f."primary" AND NOT f.silenced
     ORDER BY f.trace_id, f.start_time
 )
-SELECT p.layer, p.mode, list(DISTINCT p.rule_id ORDER BY p.rule_id) AS rules, count(*) AS failed_traces,
+SELECT p.layer, p.mode, list_sort(list(DISTINCT p.rule_id)) AS rules, count(*) AS failed_traces,
        coalesce(sum(c.cost), 0) AS failed_cost_usd, mode(p.remedy) AS remedy,
-       list(p.trace_id ORDER BY p.trace_id)[1:{EXAMPLES}] AS example_traces
+       array_slice(list_sort(list(p.trace_id)), 1, {EXAMPLES}) AS example_traces
 FROM primary_findings p LEFT JOIN trace_cost c USING (trace_id)
 GROUP BY p.layer, p.mode
 """
 
 
-def fix_first(con: duckdb.DuckDBPyConnection, cost: Cost) -> list[FixFirstItem]:
+def fix_first(con: Connection, cost: Cost) -> list[FixFirstItem]:
     """The ranked list for this connection's audit and cost picture."""
     items = [
         FixFirstItem(layer=layer, mode=mode, rules=rules, failed_traces=n, failed_cost_usd=float(spent),
                      remedy=remedy or "", example_traces=examples)
-        for layer, mode, rules, n, spent, remedy, examples in con.execute(FIX_FIRST_SQL).fetchall()
+        for layer, mode, rules, n, spent, remedy, examples in as_backend(con).fetchall(FIX_FIRST_SQL)
     ]
     return rank_fix_first(items, cost)
 

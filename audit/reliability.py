@@ -6,8 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-import duckdb
-
+from audit.backend import Connection, as_backend, fetchone
 from audit.models import Reliability, StepReliability, WhatIf
 from audit.settings import Settings
 
@@ -133,14 +132,14 @@ def per_step_rate_of(steps: list[StepReliability], first_attempt: bool) -> float
     return product(rates) ** (1 / len(rates))
 
 
-def compute_reliability(con: duckdb.DuckDBPyConnection, settings: Settings) -> Reliability:
+def compute_reliability(con: Connection, settings: Settings) -> Reliability:
     """Per-step and end-to-end reliability from ``span_facts``/``trace_facts``/``findings``."""
-    (n_traces, n_failed, root_ms) = con.execute(
-        "SELECT count(*), count(CASE WHEN failed THEN 1 END), coalesce(sum(root_duration_ms), 0) FROM trace_facts"
-    ).fetchone() or (0, 0, 0.0)
+    db = as_backend(con)
+    (n_traces, n_failed, root_ms) = fetchone(
+        db, "SELECT count(*), count(CASE WHEN failed THEN 1 END), coalesce(sum(root_duration_ms), 0) FROM trace_facts"
+    ) or (0, 0, 0.0)
     steps = []
-    step_rows = con.execute(STEP_SQL).fetchall()
-    for row in step_rows:
+    for row in db.fetchall(STEP_SQL):
         (name, agent, kind, runs, first_n, first_ok, retries, traces, invocations, passed, p50, p95, total_ms,
          top) = row
         share = traces / n_traces if n_traces else 0.0
@@ -162,16 +161,12 @@ def compute_reliability(con: duckdb.DuckDBPyConnection, settings: Settings) -> R
     # no chain to multiply, and a product of nothing (100%) would invent a coordination gap
     predicted = product(s.effective_rate for s in pipeline) if pipeline else None
     predicted_first = product(s.first_attempt_rate for s in pipeline) if pipeline else None
-    fixed = dict(
-        con.execute(
-            "SELECT layer, count(*) FROM findings WHERE \"primary\" GROUP BY layer"
-        ).fetchall()
-    )
-    retryable = dict(con.execute(RETRYABLE_SQL).fetchall())
-    retries_n, retries_ok = con.execute(
-        "SELECT count(*), count(CASE WHEN status = 'ok' THEN 1 END) FROM span_facts "
+    fixed: dict[str, int] = dict(db.fetchall("SELECT layer, count(*) FROM findings WHERE \"primary\" GROUP BY layer"))
+    retryable: dict[str, int] = dict(db.fetchall(RETRYABLE_SQL))
+    retries_n, retries_ok = fetchone(
+        db, "SELECT count(*), count(CASE WHEN status = 'ok' THEN 1 END) FROM span_facts "
         "WHERE is_retry AND prev_error_family IN (SELECT DISTINCT error_family FROM span_facts WHERE transient_error)"
-    ).fetchone() or (0, 0)
+    ) or (0, 0)
     first_rate = per_step_rate_of(pipeline, first_attempt=True)
     return Reliability(
         traces=n_traces, failed_traces=n_failed, observed_success=observed,

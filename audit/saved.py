@@ -8,9 +8,14 @@ engine's file has only these, so a lead browses a billion-span audit without the
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
 import duckdb
 from pydantic import ValidationError
 
+from audit.db import DatabaseFileError, connect, table_names
 from audit.errors import AuditError
 from audit.models import AuditReport
 
@@ -56,3 +61,50 @@ def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
                       "AND table_schema = 'main' AND table_name = ?", [name]).fetchone()
     return bool(row and row[0])
+
+
+# The findings table of a report-only file: the DuckDB engine's columns, in its order.
+FINDINGS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("rule_id", "VARCHAR"), ("trace_id", "VARCHAR"), ("span_id", "VARCHAR"), ("layer", "VARCHAR"),
+    ("mode", "VARCHAR"), ("severity", "VARCHAR"), ("title", "VARCHAR"), ("evidence", "VARCHAR"),
+    ("remedy", "VARCHAR"), ("recovered", "BOOLEAN"), ("primary", "BOOLEAN"), ("silenced", "BOOLEAN"),
+    ("silence_reason", "VARCHAR"), ("step", "VARCHAR"), ("agent", "VARCHAR"), ("kind", "VARCHAR"),
+    ("start_time", "TIMESTAMP"),
+)
+_ARROW_TYPES = {"VARCHAR": "string", "BOOLEAN": "bool_", "TIMESTAMP": "timestamp"}
+
+
+def save_report_only(path: str | Path, report: AuditReport, findings: Iterable[Sequence[Sequence[Any]]]) -> int:
+    """A report-only audit database at ``path`` (``findings`` + ``saved_report``, no spans), the
+    form in which another engine (Spark) hands an audit to the app; ``findings`` comes in
+    chunks of rows in ``FINDINGS_COLUMNS`` order, each chunk inserted as one Arrow table.
+    Returns the number of findings written.
+
+    Raises:
+        DatabaseFileError: ``path`` is not a new file or a report-only audit database (a full
+            audit's file keeps its spans: it is never overwritten by a report-only one).
+    """
+    import pyarrow as pa
+
+    con = connect(path)
+    try:
+        if {"span_facts", "trace_facts"} & table_names(con):
+            raise DatabaseFileError(f"{path} holds a full audit (spans and facts); give a new file name for a "
+                                    "report-only audit, nothing was changed")
+        for table in ("spans", "quarantine", "sources", "evals"):  # the empty tables connect() made
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        spec = ", ".join(f'"{c}" {t}' for c, t in FINDINGS_COLUMNS)
+        con.execute(f"CREATE OR REPLACE TABLE findings ({spec})")
+        schema = pa.schema([(c, pa.timestamp("us") if t == "TIMESTAMP" else getattr(pa, _ARROW_TYPES[t])())
+                            for c, t in FINDINGS_COLUMNS])
+        written = 0
+        for rows in findings:
+            chunk = pa.Table.from_pylist([dict(zip(schema.names, r, strict=True)) for r in rows], schema=schema)
+            con.register("__findings_chunk", chunk)
+            con.execute("INSERT INTO findings SELECT * FROM __findings_chunk")
+            con.unregister("__findings_chunk")
+            written += len(rows)
+        save_report(con, report)
+        return written
+    finally:
+        con.close()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from audit.backend import as_backend
 from audit.checklist import score_checklist
 from audit.classify import FINDINGS_SQL, _register_rules, _register_silences, run_rule
 from audit.cost import compute_cost
@@ -50,10 +51,11 @@ def main() -> None:
     def rules() -> None:  # classify() after build_facts, as audit.classify runs it
         con.execute("CREATE OR REPLACE TABLE raw_findings (rule_id VARCHAR, trace_id VARCHAR, span_id VARCHAR, "
                     "evidence VARCHAR, recovered BOOLEAN)")
+        db = as_backend(con)
         for rule in audit.rules:
-            run_rule(con, rule, settings)
-        _register_rules(con, audit.rules)
-        _register_silences(con, settings)
+            run_rule(db, rule, settings)
+        _register_rules(db, audit.rules)
+        _register_silences(db, settings)
         con.execute(FINDINGS_SQL)
 
     stage("rules+classify", rules)
