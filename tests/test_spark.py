@@ -1,21 +1,28 @@
 """The Spark engine gives the DuckDB engine's audit: the same findings, reliability, cost,
-checklist, fix-first list and fingerprints, on the bundled sample and on a generated 100k-span
-set, and the same error families for the wording of real libraries.
+checklist, fix-first list and fingerprints, on the bundled sample (with every rule case of
+``rule_cases.yaml`` beside it: error families, settings bound as literals, the JSON attributes
+of framework conventions) and on a generated 100k-span set, and the same error families for
+the wording of real libraries.
 
-Spark runs in local mode (``local[2]``), one session for the whole test session. pyspark and
-a Java runtime are installed by ``.ci/run``; when either is missing these tests fail, never skip.
+Spark runs in local mode (``local[2]``), one session for this module. pyspark and a Java
+runtime are installed by ``.ci/run``; under CI (``CI=true``) these tests fail when either is
+missing, elsewhere they are skipped with the reason.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pytest
-from pyspark.sql import SparkSession
+from helpers import write_csv
 from test_error_families import CASES as FAMILY_CASES
+from test_rules import CASES as RULE_CASES
+from test_rules import case_rows
 
 from audit.cost import load_prices
 from audit.engine import Audit
@@ -25,25 +32,85 @@ from audit.models import AuditReport
 from audit.rules import catalog
 from audit.sample import write_sample
 from audit.settings import Settings
-from audit.spark_engine import SparkBackend, audit_report, java_pattern, java_replacement, load_spans, spark_session
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def _require_spark() -> None:
+    """pyspark and Java, or a loud failure in CI (a skip elsewhere)."""
+    missing = []
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        missing.append("pyspark (pip install -r requirements-dev.txt)")
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        missing.append("a Java 17+ runtime (apt-get install default-jre-headless)")
+    if missing:
+        message = "the Spark tests need " + " and ".join(missing)
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (.ci/run installs both)", pytrace=False)
+        pytest.skip(message)
+
+
+_require_spark()
+
+from audit.spark_engine import (  # noqa: E402  (after the check: pyspark may be missing)
+    SparkBackend,
+    audit_report,
+    java_pattern,
+    java_replacement,
+    load_spans,
+    spark_session,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FINDING_KEY = 'trace_id, span_id, rule_id, layer, mode, "primary"'
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def spark() -> SparkSession:
     return spark_session("local[2]", {"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false",
                                       "spark.driver.memory": "1g"})
 
 
-def duckdb_audit(source: Path, spans_file: Path) -> tuple[AuditReport, list[tuple[Any, ...]]]:
+# Framework conventions read from JSON beside the rule cases: a LangGraph Command whose list of
+# destinations (a name and a Send) names a node that never runs, and a CrewAI delegation whose
+# JSON arguments name the coworker.
+CONVENTION_CASES: dict[str, dict[str, Any]] = {
+    "goto-list": {"spans": [
+        {"id": "r", "name": "route", "output": '{"update": {}, "goto": ["orders_desk", {"node": "audit", "arg": {}}]}'},
+        {"id": "o", "name": "orders_desk", "at": 200}]},
+    "delegation": {"spans": [
+        {"id": "d", "name": "Delegate work to coworker", "kind": "tool",
+         "input": '{"task": "find", "coworker": "Researcher"}'},
+        {"id": "x", "name": "search", "kind": "tool", "parent": "d", "at": 10, "status": "error",
+         "error_type": "ToolException", "error_message": "Unknown tool: web_search_v2"}]},
+}
+
+
+def rule_case_traces(path: Path) -> Path:
+    """Every rule case of ``rule_cases.yaml`` and the convention cases as one file, a trace per case."""
+    cases = [(f"{rule_id}-{c['id']}", c) for rule_id, rule_cases in RULE_CASES.items() for c in rule_cases]
+    rows = []
+    for trace, case in [*cases, *((f"conv-{k}", c) for k, c in CONVENTION_CASES.items())]:
+        rows += [{**row, "trace_id": trace} for row in case_rows(case)]
+    return write_csv(path, rows)
+
+
+def duckdb_audit(sources: list[Path], spans_file: Path) -> tuple[AuditReport, list[tuple[Any, ...]]]:
     """The DuckDB engine's report and findings keys; its spans exported as canonical Parquet."""
     audit = Audit.open()
-    audit.load([SourceFile.of(source)])
+    audit.load([SourceFile.of(source) for source in sources])
     audit.export_spans(spans_file)
     report = audit.run()
     return report, sorted(audit.con.execute(f"SELECT {FINDING_KEY} FROM findings").fetchall())
+
+
+def written_findings(findings_dir: Path) -> list[tuple[Any, ...]]:
+    """The findings keys of the Parquet folder Spark wrote."""
+    return sorted(duckdb.connect().execute(
+        f"SELECT {FINDING_KEY} FROM read_parquet(?)", [str(findings_dir / "*.parquet")]).fetchall())
 
 
 def spark_audit(spark: SparkSession, spans_file: Path, findings_dir: Path) -> tuple[AuditReport, list[tuple[Any, ...]]]:
@@ -51,9 +118,7 @@ def spark_audit(spark: SparkSession, spans_file: Path, findings_dir: Path) -> tu
     db = SparkBackend(spark)
     load_spans(db, [str(spans_file)])
     report = audit_report(db, Settings(), catalog(), load_prices(), str(findings_dir))
-    written = duckdb.connect().execute(
-        f"SELECT {FINDING_KEY} FROM read_parquet(?)", [str(findings_dir / "*.parquet")]).fetchall()
-    return report, sorted(written)
+    return report, written_findings(findings_dir)
 
 
 def assert_same(a: Any, b: Any, path: str = "") -> None:
@@ -73,47 +138,53 @@ def assert_same(a: Any, b: Any, path: str = "") -> None:
 
 
 SUMMARY_FIELDS = ("traces", "spans", "failed_traces", "silent_failures", "observed_success", "predicted_success",
-                  "findings", "silenced_findings", "primary_by_layer", "findings_by_layer", "findings_by_severity",
-                  "top_modes", "total_cost_usd", "money_lost_usd", "unpriced_spans", "first_seen", "last_seen",
-                  "timeline")
+                  "coordination_gap", "findings", "silenced_findings", "primary_by_layer", "findings_by_layer",
+                  "findings_by_severity", "top_modes", "modes", "total_cost_usd", "cost_per_successful_run_usd",
+                  "money_lost_usd", "unpriced_spans", "first_seen", "last_seen", "timeline")
 
 
-def spark_cli_audit(spans_file: Path, tmp_path: Path) -> tuple[AuditReport, list[tuple[Any, ...]]]:
-    """The same through ``report --engine spark``, the input given as a ``file://`` URI (passed to
-    Spark's reader as it is, like ``s3a://``); the CLI reuses the test session's SparkSession."""
+def assert_same_report(duck: AuditReport, sprk: AuditReport) -> None:
+    """The same figures (to 1e-9), checklist, fix-first list, fingerprints and report findings."""
+    d, s = duck.model_dump(mode="json"), sprk.model_dump(mode="json")
+    for part in ("reliability", "cost", "checklist", "fix_first", "fingerprints", "findings", "findings_omitted"):
+        assert_same(d[part], s[part], part)
+    assert_same({k: d["summary"][k] for k in SUMMARY_FIELDS}, {k: s["summary"][k] for k in SUMMARY_FIELDS}, "summary")
+
+
+@pytest.mark.timeout(900)  # Spark on a shared 2-core machine
+def test_spark_cli_matches_duckdb_on_the_sample_and_every_rule_case(tmp_path: Path, spark: SparkSession) -> None:
+    """``report --engine spark`` (the input as a ``file://`` URI, passed to Spark's reader as it is,
+    like ``s3a://``) with ``--findings`` and ``--db``: the CLI reuses this module's session."""
     from audit.cli import main
 
-    report_file, findings_dir = tmp_path / "spark.json", tmp_path / "cli_findings.parquet"
-    assert main(["report", "--engine", "spark", "--spark-master", "local[2]", spans_file.resolve().as_uri(),
-                 "-o", str(report_file), "--findings", str(findings_dir)]) == 0
-    written = duckdb.connect().execute(
-        f"SELECT {FINDING_KEY} FROM read_parquet(?)", [str(findings_dir / "*.parquet")]).fetchall()
-    return AuditReport.model_validate_json(report_file.read_text()), sorted(written)
-
-
-def assert_equivalent(source: Path, tmp_path: Path, spark: SparkSession, cli: bool = False) -> int:
-    duck, duck_findings = duckdb_audit(source, tmp_path / "spans.parquet")
-    sprk, spark_findings = (spark_cli_audit(tmp_path / "spans.parquet", tmp_path) if cli else
-                            spark_audit(spark, tmp_path / "spans.parquet", tmp_path / "findings.parquet"))
-    assert spark_findings == duck_findings
-    assert any(f[5] for f in duck_findings)
-    for part in ("reliability", "cost", "checklist", "fix_first", "fingerprints"):
-        assert_same(duck.model_dump(mode="json")[part], sprk.model_dump(mode="json")[part], part)
-    assert_same({k: duck.summary.model_dump(mode="json")[k] for k in SUMMARY_FIELDS},
-                {k: sprk.summary.model_dump(mode="json")[k] for k in SUMMARY_FIELDS}, "summary")
-    return len(duck_findings)
-
-
-@pytest.mark.timeout(900)  # Spark on a shared 2-core machine: usually ~90 s
-def test_spark_matches_duckdb_on_the_sample(tmp_path: Path, spark: SparkSession) -> None:
-    assert assert_equivalent(ROOT / "data" / "sample_traces.csv", tmp_path, spark, cli=True) > 100
+    sources = [ROOT / "data" / "sample_traces.csv", rule_case_traces(tmp_path / "rule_cases.csv")]
+    duck, duck_findings = duckdb_audit(sources, tmp_path / "spans.parquet")
+    report_file, findings_dir, db_file = tmp_path / "spark.json", tmp_path / "findings.parquet", tmp_path / "a.duckdb"
+    assert main(["report", "--engine", "spark", "--spark-master", "local[2]", (tmp_path / "spans.parquet").as_uri(),
+                 "-o", str(report_file), "--findings", str(findings_dir), "--db", str(db_file)]) == 0
+    sprk = AuditReport.model_validate_json(report_file.read_text())
+    assert written_findings(findings_dir) == duck_findings
+    fired = {(f[0], f[1], f[2]) for f in duck_findings}
+    assert {("HO03-required-argument-missing-by-the-tool-schema-though-the-error-is-redacted", "t", "HO03"),
+            ("RO04-command-goto-a-node-that-never-runs", "r", "RO04"), ("conv-goto-list", "r", "RO04")} <= fired
+    assert sum(f[5] for f in duck_findings) == duck.summary.failed_traces
+    assert_same_report(duck, sprk)
+    # the report-only file the app opens: the report and every finding, no spans
+    saved, report = Audit.open_saved(db_file)
+    assert not saved.has_spans
+    assert sorted(saved.con.execute(f"SELECT {FINDING_KEY} FROM findings").fetchall()) == duck_findings
+    assert_same_report(duck, report)
 
 
 @pytest.mark.timeout(1200)
 def test_spark_matches_duckdb_on_100k_spans(tmp_path: Path, spark: SparkSession) -> None:
     spans, _ = write_sample(tmp_path / "big.csv", traces=11_200, seed=11)
     assert spans >= 100_000
-    assert assert_equivalent(tmp_path / "big.csv", tmp_path, spark) > 1000
+    duck, duck_findings = duckdb_audit([tmp_path / "big.csv"], tmp_path / "spans.parquet")
+    sprk, spark_findings = spark_audit(spark, tmp_path / "spans.parquet", tmp_path / "findings.parquet")
+    assert spark_findings == duck_findings
+    assert len(duck_findings) > 1000
+    assert_same_report(duck, sprk)
 
 
 def test_error_families_are_the_same_on_spark(spark: SparkSession) -> None:

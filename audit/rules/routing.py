@@ -106,7 +106,8 @@ WITH candidates AS (  -- every step of a cycle repeats under one parent: skip pa
     FROM periodic
 ), cycles AS (
     SELECT trace_id, parent_key, period, min(pos) - period AS first_pos,
-           floor((count(*) + period) / period) AS repeats, max(same_input_runs) AS max_same_input
+           -- an integer on both engines (DuckDB floors a double to a double: "3.0 times")
+           CAST(floor((count(*) + period) / period) AS BIGINT) AS repeats, max(same_input_runs) AS max_same_input
     FROM islands GROUP BY trace_id, parent_key, period, grp
     HAVING count(*) + period >= $cycle_min_repeats * period
 )
