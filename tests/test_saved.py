@@ -18,7 +18,7 @@ from audit.db import DatabaseFileError, open_read_only
 from audit.engine import Audit
 from audit.ingest import SourceFile
 from audit.models import AuditReport
-from audit.saved import SavedReportError, load_saved_report, save_report
+from audit.saved import FINDINGS_COLUMNS, SavedReportError, load_saved_report, save_report, save_report_only
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample_traces.csv"
@@ -87,6 +87,24 @@ def test_the_cli_db_file_keeps_the_report(saved) -> None:
     con = duckdb.connect(str(full), read_only=True)
     assert load_saved_report(con) == report
     assert con.execute("SELECT count(*) FROM spans").fetchone()[0] == report.summary.spans
+
+
+def test_a_report_only_file_from_chunks_of_findings_opens_like_a_full_one(saved, tmp_path: Path) -> None:
+    """What the Spark engine's ``--db`` writes: findings in chunks of rows, the report beside them;
+    it refuses to replace a full audit's file (its spans would be lost)."""
+    full, _, report = saved
+    columns = ", ".join(f'"{c}"' for c, _ in FINDINGS_COLUMNS)
+    with duckdb.connect(str(full), read_only=True) as con:
+        rows = con.execute(f"SELECT {columns} FROM findings ORDER BY trace_id, span_id, rule_id").fetchall()
+    target = tmp_path / "spark.duckdb"
+    assert save_report_only(target, report, [rows[:50], rows[50:]]) == len(rows)
+    assert save_report_only(target, report, [rows]) == len(rows)  # a report-only file is replaced
+    audit, reopened = Audit.open_saved(target)
+    assert reopened == report and not audit.has_spans
+    assert audit.con.execute(f"SELECT {columns} FROM findings ORDER BY trace_id, span_id, rule_id").fetchall() == rows
+    audit.con.close()
+    with pytest.raises(DatabaseFileError, match="holds a full audit"):
+        save_report_only(full, report, [rows])
 
 
 def test_opening_refuses_what_is_not_a_saved_audit(tmp_path: Path) -> None:
