@@ -247,6 +247,8 @@ class SparkBackend:
     def execute(self, sql: str, params: Params = None) -> None:
         tree = self._parse(sql, params)
         if isinstance(tree, exp.Create):
+            # the Spark UI names each job after the table it makes (where an audit's time goes)
+            self.spark.sparkContext.setJobDescription(f"audit: {_table_name(tree.this)}")
             query, steps = self._split_ctes(tree.expression)
             self.register(_table_name(tree.this), self._frame(query), cache=True)
             self._drop(steps)
@@ -260,6 +262,7 @@ class SparkBackend:
             raise sqlglot.errors.UnsupportedError(f"the Spark backend runs CREATE ... AS and INSERT, not {tree.key}")
 
     def fetchall(self, sql: str, params: Params = None) -> list[Row]:
+        self.spark.sparkContext.setJobDescription("audit: an aggregate for the report")
         return [tuple(_plain(v) for v in row) for row in self.frame(sql, params).collect()]
 
     def columns(self, sql: str, params: Params = None) -> list[str]:
