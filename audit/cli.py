@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "files, globs or s3a://, hdfs://, abfss:// URIs)")
     rep.add_argument("--input-format", choices=["auto", *FORMATS], default="auto",
                      help="export format of the trace files (default: detected from each file)")
-    rep.add_argument("--db", type=Path, help="DuckDB file to keep the audit in (default: in memory)")
+    rep.add_argument("--db", type=Path, help="DuckDB file to keep the audit in (default: in memory); with --engine "
+                     "spark, a report-only file (the report and every finding) that the app opens")
     rep.add_argument("--evals", type=Path, help="evaluator verdicts: trace_id + eval_passed, LangSmith feedback, "
                      "Langfuse scores or Phoenix span annotations (see --eval-score-name)")
     rep.add_argument("--rules", type=Path, help="extra rules (TOML or YAML)")
