@@ -9,6 +9,7 @@ avoid backslashes so the SQL stays portable to Spark (``[0-9]`` rather than ``\\
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import duckdb
 
@@ -235,15 +236,25 @@ def build_facts(con: duckdb.DuckDBPyConnection, progress: Progress = no_progress
     progress("Deriving the span facts: agents and stages", 0.0)
     for statement in SPAN_WALK_STATEMENTS:
         con.execute(statement)
+    drop(con, WALK_TABLES[1:3])  # the links and the walk are read only by __span_agents
     for i, statement in enumerate(SPAN_FACTS_STATEMENTS, start=1):
         progress(f"Deriving the span facts: stage {i} of {len(SPAN_FACTS_STATEMENTS)}", i / steps)
         con.execute(statement)
+        if i > 1:  # each stage reads only the stage before it (``staged``)
+            drop(con, [f"__facts_{STAGES[i - 2]}"])
     con.execute(STAGE_FAILURES_SQL)
-    for table in (*WALK_TABLES, *(f"__facts_{stage}" for stage in STAGES)):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+    drop(con, WALK_TABLES)
     progress("Deriving the trace facts", (steps - 1) / steps)
     con.execute(TRACE_FACTS_SQL.replace("ACKNOWLEDGEMENT", ACKNOWLEDGEMENT_RX.replace("'", "''")))
 
+
+
+def drop(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> None:
+    """Drop scratch tables as soon as nothing reads them any more: at 10M spans each stage is
+    gigabytes past the memory limit, and a table kept to the end is spilled (written to the
+    temporary directory) while the next stages fill memory; one dropped in time is freed."""
+    for table in tables:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 # SPAN_FACTS_SQL is read as one query, but run in stages: each of these CTEs becomes a

@@ -94,3 +94,26 @@ def test_no_scratch_tables_left_after_an_audit() -> None:
     left = audit.con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_\\_%' ESCAPE '\\'"
                              ).fetchall()
     assert left == []
+
+
+def test_each_facts_stage_table_is_dropped_once_the_next_has_read_it() -> None:
+    """At 10M spans each stage table is gigabytes past the memory limit: kept to the end, they
+    are all spilled; so at most one stage table (and only the walk's agents) lives at a time."""
+    from audit import facts
+    from audit.engine import Audit
+    from audit.ingest import SourceFile
+
+    audit = Audit.open()
+    audit.load([SourceFile.of(Path(__file__).parent.parent / "data" / "sample_traces.csv")])
+    seen: list[list[str]] = []
+
+    def tables(stage: str, share: float) -> None:
+        seen.append([r[0] for r in audit.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_\\_%' ESCAPE '\\' ORDER BY 1"
+        ).fetchall()])
+
+    facts.build_facts(audit.con, tables)
+    assert seen[0] == []
+    for stage, before in zip(facts.STAGES, seen[2:], strict=False):  # before stages 2.., after the one before
+        assert before == ["__facts_" + stage, "__span_agents", "__span_ids"]
+    assert seen[-1] == []  # the trace facts read span_facts only
