@@ -21,7 +21,7 @@ from audit.classify import FINDINGS_SQL, _register_rules, _register_silences, ru
 from audit.cost import compute_cost
 from audit.engine import Audit
 from audit.exports import render
-from audit.facts import build_facts
+from audit.facts import STAGES, build_facts
 from audit.fingerprints import build_fingerprints
 from audit.fixfirst import fix_first
 from audit.ingest import SourceFile
@@ -94,7 +94,10 @@ class FactsParts:
         self.marks: list[tuple[str, float]] = []
 
     def __call__(self, stage: str, share: float) -> None:
-        self.marks.append((stage, time.perf_counter()))
+        if " stage " in stage:  # "Deriving the span facts: stage i of n": name the table it makes
+            i = int(stage.split(" stage ")[1].split()[0])
+            stage = f"span facts stage {i}: " + ((*STAGES, "span_facts")[i - 1])
+        self.marks.append((stage.removeprefix("Deriving the "), time.perf_counter()))
 
     def seconds(self) -> dict[str, float]:
         return {name: round(end - start, 3) for (name, start), (_, end) in zip(self.marks, self.marks[1:], strict=False)}
