@@ -266,8 +266,9 @@ WALK_TABLES = ("__span_ids", "__span_links", "__span_walk", "__span_agents")
 
 def staged(sql: str, stages: tuple[str, ...]) -> list[str]:
     """``CREATE TABLE t AS WITH a AS (...), ..., z AS (...) SELECT ...`` as one ``CREATE TEMP
-    TABLE __facts_<stage>`` per stage (the CTEs up to it, reading earlier stages' tables) and the
-    final statement over the last stage's table."""
+    TABLE __facts_<stage>`` per stage (the CTEs up to it, reading the stage table before it
+    through a CTE of the stage's name that is never materialised) and the final statement over
+    the last stage's table."""
     create, rest = sql.strip().split("\n", 1)
     ctes, final = _split_ctes(rest.removeprefix("WITH "))
     statements, pending, previous = [], [], ""
@@ -277,7 +278,9 @@ def staged(sql: str, stages: tuple[str, ...]) -> list[str]:
         if name in stages:
             statements.append(f"CREATE OR REPLACE TEMP TABLE __facts_{name} AS WITH {previous}"
                               + ",\n".join(pending) + f"\nSELECT * FROM {name}")
-            previous, pending = f"{name} AS (SELECT * FROM __facts_{name}),\n", []
+            # NOT MATERIALIZED: a CTE read twice is otherwise materialised, an in-memory copy of
+            # the whole stage table (steps, classified and the final statement read theirs 2-4 times)
+            previous, pending = f"{name} AS NOT MATERIALIZED (SELECT * FROM __facts_{name}),\n", []
     statements.append(f"{create}\nWITH {previous}" + ",\n".join(pending) + "\n" + final)
     return statements
 
