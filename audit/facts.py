@@ -9,8 +9,9 @@ avoid backslashes so the SQL stays portable to Spark (``[0-9]`` rather than ``\\
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
-from audit.backend import Connection, as_backend
+from audit.backend import Backend, Connection, as_backend
 from audit.importers.conventions import (
     ACKNOWLEDGEMENT_RX,
     DELEGATE_ARGUMENTS,
@@ -235,15 +236,25 @@ def build_facts(con: Connection, progress: Progress = no_progress) -> None:
     progress("Deriving the span facts: agents and stages", 0.0)
     for statement in SPAN_WALK_STATEMENTS:
         db.execute(statement)
+    drop(db, WALK_TABLES[1:3])  # the links and the walk are read only by __span_agents
     for i, statement in enumerate(SPAN_FACTS_STATEMENTS, start=1):
         progress(f"Deriving the span facts: stage {i} of {len(SPAN_FACTS_STATEMENTS)}", i / steps)
         db.execute(statement)
+        if i > 1:  # each stage reads only the stage before it (``staged``)
+            drop(db, [f"__facts_{STAGES[i - 2]}"])
     db.execute(STAGE_FAILURES_SQL)
-    for table in (*WALK_TABLES, *(f"__facts_{stage}" for stage in STAGES)):
-        db.drop(table)
+    drop(db, WALK_TABLES)
     progress("Deriving the trace facts", (steps - 1) / steps)
     db.execute(TRACE_FACTS_SQL.replace("ACKNOWLEDGEMENT", ACKNOWLEDGEMENT_RX.replace("'", "''")))
 
+
+
+def drop(db: Backend, tables: Iterable[str]) -> None:
+    """Drop scratch tables as soon as nothing reads them any more: at 10M spans each stage is
+    gigabytes past the memory limit, and a table kept to the end is spilled (written to the
+    temporary directory) while the next stages fill memory; one dropped in time is freed."""
+    for table in tables:
+        db.drop(table)
 
 
 # SPAN_FACTS_SQL is read as one query, but run in stages: each of these CTEs becomes a
@@ -255,8 +266,9 @@ WALK_TABLES = ("__span_ids", "__span_links", "__span_walk", "__span_agents")
 
 def staged(sql: str, stages: tuple[str, ...]) -> list[str]:
     """``CREATE TABLE t AS WITH a AS (...), ..., z AS (...) SELECT ...`` as one ``CREATE TEMP
-    TABLE __facts_<stage>`` per stage (the CTEs up to it, reading earlier stages' tables) and the
-    final statement over the last stage's table."""
+    TABLE __facts_<stage>`` per stage (the CTEs up to it, reading the stage table before it
+    through a CTE of the stage's name that is never materialised) and the final statement over
+    the last stage's table."""
     create, rest = sql.strip().split("\n", 1)
     ctes, final = _split_ctes(rest.removeprefix("WITH "))
     statements, pending, previous = [], [], ""
@@ -266,7 +278,9 @@ def staged(sql: str, stages: tuple[str, ...]) -> list[str]:
         if name in stages:
             statements.append(f"CREATE OR REPLACE TEMP TABLE __facts_{name} AS WITH {previous}"
                               + ",\n".join(pending) + f"\nSELECT * FROM {name}")
-            previous, pending = f"{name} AS (SELECT * FROM __facts_{name}),\n", []
+            # NOT MATERIALIZED: a CTE read twice is otherwise materialised, an in-memory copy of
+            # the whole stage table (steps, classified and the final statement read theirs 2-4 times)
+            previous, pending = f"{name} AS NOT MATERIALIZED (SELECT * FROM __facts_{name}),\n", []
     statements.append(f"{create}\nWITH {previous}" + ",\n".join(pending) + "\n" + final)
     return statements
 

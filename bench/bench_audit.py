@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # also run as a script (python bench/bench_audit.py)
@@ -110,11 +111,37 @@ def measure(data: Path, flags: list[str]) -> dict[str, float]:
             "md_kb": len(render(report, "md").encode()) / 1e3, "html_kb": len(render(report, "html").encode()) / 1e3}
 
 
-def breakdown(data: Path, flags: list[str]) -> dict[str, float]:
-    """Seconds per stage of one audit, in one process (``bench/stages.py``)."""
+def breakdown(data: Path, flags: list[str]) -> dict[str, Any]:
+    """Wall and CPU seconds per stage of one audit, and of the facts' parts, in one process
+    (``bench/stages.py``), with its peak memory."""
     _, peak_mb, out = timed_output([sys.executable, "-m", "bench.stages", str(data), *flags])
     result = json.loads(out.strip().splitlines()[-1])
-    return {**result["seconds"], "peak MB": round(peak_mb)}
+    return {**result, "peak_mb": round(peak_mb)}
+
+
+REPEATED = "report model (all aggregates again + findings)"  # re-runs the aggregates: not added to the sum
+
+
+def print_breakdown(spans: int, stages: dict[str, Any], bare_s: float, bare_cpu: float) -> None:
+    """Each stage as seconds and as a multiple of the bare load, then where the floor of the
+    ratio target is: the stages that alone already cost more than the target allows."""
+    wall, cpu = stages["seconds"], stages["cpu_seconds"]
+    print(f"\nstages at {spans:,} spans (one process, peak {stages['peak_mb']:,} MB; x bare = seconds / the bare "
+          f"read_csv's {bare_s:.2f} s wall, {bare_cpu:.2f} s CPU, measured in this run):")
+    print(f"  {'stage':<34} {'wall s':>8} {'x bare':>7} {'CPU s':>8} {'x bare':>7}")
+    for name, value in wall.items():
+        c = cpu.get(name)
+        label = "report model (aggregates again)" if name == REPEATED else name
+        print(f"  {label:<34} {value:8.2f} {value / bare_s:6.2f}x "
+              + (f"{c:8.2f} {c / bare_cpu:6.2f}x" if c is not None else ""))
+    for name, value in stages.get("facts_parts", {}).items():
+        print(f"    facts: {name:<40} {value:8.2f}")
+    total = sum(v for k, v in wall.items() if k != REPEATED and not k.startswith("render"))
+    load = wall.get("load", 0.0)
+    print(f"  floor of the ratio target: {TARGET_RATIO:.0f}x bare is {TARGET_RATIO * bare_s:.1f} s; loading alone "
+          f"(pre-check pass, typing and quarantine in SQL, the spans table) takes {load:.1f} s = "
+          f"{load / bare_s:.1f}x, load + facts {load + wall.get('facts', 0.0):.1f} s = "
+          f"{(load + wall.get('facts', 0.0)) / bare_s:.1f}x; all stages {total:.1f} s = {total / bare_s:.1f}x")
 
 
 def main() -> None:
@@ -153,10 +180,29 @@ def main() -> None:
     first = rows[sizes[0]]
     if args.breakdown or first["full_s"] / first["bare_s"] > TARGET_RATIO:
         stages = breakdown(sample_csv(sizes[0], args.workdir), flags)
-        print(f"\nstages at {sizes[0]:,} spans (one process; 'report model' re-runs the aggregates):")
-        for name, value in stages.items():
-            print(f"  {name:<50} {value:>8}")
+        print_breakdown(sizes[0], stages, first["bare_s"], first["bare_cpu"])
+    print_targets(rows)
     print(f"\nload average at end {os.getloadavg()[0]:.1f}")
+
+
+def print_targets(rows: dict[int, dict[str, float]]) -> None:
+    """The three targets of issue 11, each as measured in this run: met or not."""
+    sizes = sorted(rows)
+    first = rows[sizes[0]]
+    print("\ntargets (this run):")
+    ratio = first["full_s"] / first["bare_s"]
+    print(f"  ratio   full / bare at {sizes[0]:,}: {ratio:.2f}x wall, {first['full_cpu'] / first['bare_cpu']:.2f}x CPU "
+          f"(target <= {TARGET_RATIO:.0f}x): {'met' if ratio <= TARGET_RATIO else 'NOT met'}")
+    if len(sizes) > 1:
+        small, large = rows[sizes[0]], rows[sizes[-1]]
+        growth, allowed = large["full_s"] / small["full_s"], TARGET_GROWTH * sizes[-1] / sizes[0] / 10
+        print(f"  growth  {sizes[-1]:,} / {sizes[0]:,}: {growth:.2f}x wall, "
+              f"{large['full_cpu'] / small['full_cpu']:.2f}x CPU (target <= {allowed:.1f}x): "
+              f"{'met' if growth <= allowed else 'NOT met'}")
+    for spans in sizes:
+        mb = rows[spans]["full_mb"]
+        print(f"  memory  peak at {spans:,}: {mb:,.0f} MB (target <= {TARGET_MB:,} MB): "
+              f"{'met' if mb <= TARGET_MB else 'NOT met'}")
 
 
 if __name__ == "__main__":

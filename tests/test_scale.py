@@ -94,3 +94,46 @@ def test_no_scratch_tables_left_after_an_audit() -> None:
     left = audit.con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_\\_%' ESCAPE '\\'"
                              ).fetchall()
     assert left == []
+
+
+def test_each_facts_stage_table_is_dropped_once_the_next_has_read_it() -> None:
+    """At 10M spans each stage table is gigabytes past the memory limit: kept to the end, they
+    are all spilled; so at most one stage table (and only the walk's agents) lives at a time."""
+    from audit import facts
+    from audit.engine import Audit
+    from audit.ingest import SourceFile
+
+    audit = Audit.open()
+    audit.load([SourceFile.of(Path(__file__).parent.parent / "data" / "sample_traces.csv")])
+    seen: list[list[str]] = []
+
+    def tables(stage: str, share: float) -> None:
+        seen.append([r[0] for r in audit.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_\\_%' ESCAPE '\\' ORDER BY 1"
+        ).fetchall()])
+
+    facts.build_facts(audit.con, tables)
+    assert seen[0] == []
+    for stage, before in zip(facts.STAGES, seen[2:], strict=False):  # before stages 2.., after the one before
+        assert before == ["__facts_" + stage, "__span_agents", "__span_ids"]
+    assert seen[-1] == []  # the trace facts read span_facts only
+
+
+def test_a_stage_table_is_read_in_place_never_copied_into_a_materialised_cte() -> None:
+    """A CTE read twice is materialised by DuckDB: an in-memory copy of the whole stage table
+    before it (steps, classified and the final statement read theirs 2-4 times; at 1M spans the
+    copies cost a quarter of the facts' CPU). The CTE naming the stage before must be inlined."""
+    from audit import facts
+    from audit.engine import Audit
+    from audit.ingest import SourceFile
+
+    audit = Audit.open()
+    audit.load([SourceFile.of(Path(__file__).parent.parent / "data" / "sample_traces.csv")])
+    con = audit.con
+    for statement in facts.SPAN_WALK_STATEMENTS:
+        con.execute(statement)
+    for statement in facts.SPAN_FACTS_STATEMENTS:
+        plan = "\n".join(row[1] for row in con.execute("EXPLAIN " + statement).fetchall())
+        copied = [stage for stage in facts.STAGES if f"CTE Name: {stage} " in plan]
+        assert copied == [], f"stage table(s) {copied} copied into a materialised CTE"
+        con.execute(statement)
