@@ -27,13 +27,14 @@ def timed(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def prepare(folder: Path, spans: int) -> Path:
+def prepare(folder: Path, spans: int) -> tuple[Path, int]:
+    """The sample sized for about ``spans`` spans as canonical Parquet, and how many it holds."""
     csv, parquet = folder / f"s{spans}.csv", folder / f"s{spans}.parquet"
-    write_sample(csv, traces=max(1, int(spans / SPANS_PER_TRACE)), seed=3)
+    written, _ = write_sample(csv, traces=max(1, int(spans / SPANS_PER_TRACE)), seed=3)
     subprocess.run([sys.executable, "-m", "audit", "report", str(csv), "--export-spans", str(parquet), "-o",
                     str(folder / "prep.json")], check=True, stderr=subprocess.DEVNULL)
     csv.unlink()
-    return parquet
+    return parquet, written
 
 
 def main() -> None:
@@ -48,14 +49,14 @@ def main() -> None:
     print("| spans | engine | report |\n|---|---|---|", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.spans:
-            parquet = prepare(Path(tmp), n)
+            parquet, written = prepare(Path(tmp), n)
             base = [sys.executable, "-m", "audit", "report", str(parquet), "--format", "json", "-o",
                     str(Path(tmp) / "r.json"), "--findings", str(Path(tmp) / "f.parquet")]
             for engine in engines:
                 extra = [] if engine == "duckdb" else [
                     "--engine", "spark", "--spark-master", args.master,
                     "--spark-conf", f"spark.driver.memory={args.driver_memory}"]
-                print(f"| {n:,} | {engine} | {timed([*base, *extra]):.0f} s |", flush=True)
+                print(f"| {written:,} | {engine} | {timed([*base, *extra]):.0f} s |", flush=True)
             parquet.unlink()
 
 
