@@ -122,7 +122,8 @@ def test_each_facts_stage_table_is_dropped_once_the_next_has_read_it() -> None:
 def test_a_stage_table_is_read_in_place_never_copied_into_a_materialised_cte() -> None:
     """A CTE read twice is materialised by DuckDB: an in-memory copy of the whole stage table
     before it (steps, classified and the final statement read theirs 2-4 times; at 1M spans the
-    copies cost a quarter of the facts' CPU). The CTE naming the stage before must be inlined."""
+    copies cost a quarter of the facts' CPU). The CTE naming the stage before must be inlined
+    (but for ``COPIED_STAGES``, see there)."""
     from audit import facts
     from audit.engine import Audit
     from audit.ingest import SourceFile
@@ -134,6 +135,6 @@ def test_a_stage_table_is_read_in_place_never_copied_into_a_materialised_cte() -
         con.execute(statement)
     for statement in facts.SPAN_FACTS_STATEMENTS:
         plan = "\n".join(row[1] for row in con.execute("EXPLAIN " + statement).fetchall())
-        copied = [stage for stage in facts.STAGES if f"CTE Name: {stage} " in plan]
+        copied = [stage for stage in facts.STAGES if f"CTE Name: {stage} " in plan and stage not in facts.COPIED_STAGES]
         assert copied == [], f"stage table(s) {copied} copied into a materialised CTE"
         con.execute(statement)
