@@ -158,10 +158,11 @@ class Audit:
     def _run(self, progress: Progress = no_progress) -> AuditReport:
         self.classify(scaled(progress, 0.0, 0.75))
         quarantine, quarantine_omitted = self._quarantine()
-        (quarantined,) = self.con.execute("SELECT count(*) FROM quarantine").fetchone() or (0,)
+        # the listed rows and the omitted ones are every quarantined row (_quarantine counted them)
         return build_report(as_backend(self.con), self.settings, self.rules, self.prices,
                             ReportInputs(sources=self.sources(), quarantine=quarantine,
-                                         quarantine_omitted=quarantine_omitted, quarantined_rows=int(quarantined)),
+                                         quarantine_omitted=quarantine_omitted,
+                                         quarantined_rows=len(quarantine) + quarantine_omitted),
                             progress)
 
     # -- queries the app and exports use -------------------------------------------------
