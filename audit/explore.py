@@ -267,7 +267,7 @@ def rollup_breakdown(con: duckdb.DuckDBPyConnection, rollup: str | pd.DataFrame,
                    sum(unpriced_spans) AS unpriced_spans,
                    any_value(pow(2, (p.b50 + 0.5) / {q}) - 1) AS p50_ms,
                    any_value(pow(2, (p.b95 + 0.5) / {q}) - 1) AS p95_ms, sum(total_ms) AS total_ms
-            FROM r LEFT JOIN pct p ON p.k = r.k GROUP BY r.k ORDER BY cost_usd DESC NULLS LAST, spans DESC""",
+            FROM r LEFT JOIN pct p ON p.k = r.k GROUP BY r.k ORDER BY cost_usd DESC NULLS LAST, spans DESC, r.k""",
             params,
         ).df()
     finally:
